@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Set up and run the EM course with nothing but Python >= 3.11.
+
+    python3 course.py lab       # set up, then open the course in JupyterLab
+    python3 course.py test      # set up, then lint and run the whole test suite
+    python3 course.py execute   # (maintainers) re-run every notebook, store outputs
+
+Set-up means: a virtual environment in ``.venv`` next to this file, with the
+project installed in editable mode (and its test extra for ``test`` and
+``execute``). It is reinstalled only when ``pyproject.toml`` changes. This
+script uses the standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+LINT_PATHS = ["emkit", "tests", "notebooks", "course.py"]
+
+
+def run(*cmd: str | Path) -> None:
+    print("$", " ".join(str(c) for c in cmd), flush=True)
+    result = subprocess.run([str(c) for c in cmd], cwd=ROOT)
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def setup(extra: str | None) -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 -- this script must explain itself on an old Python
+        sys.exit(f"The course needs Python >= 3.11; this is {sys.version.split()[0]}.")
+    if not PYTHON.exists():
+        print(f"Creating a virtual environment in {VENV.name}/ ...", flush=True)
+        try:
+            venv.create(VENV, with_pip=True)
+        except Exception as exc:  # e.g. Debian's python3 without python3-venv
+            sys.exit(
+                f"Could not create a virtual environment ({exc}).\n"
+                "On Debian/Ubuntu install it with:  sudo apt-get install python3-venv"
+            )
+    spec = "." + (f"[{extra}]" if extra else "")
+    stamp = VENV / f".installed-{extra or 'base'}"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", spec)
+    stamp.write_text(digest)
+
+
+def lab(args: list[str]) -> None:
+    setup(None)
+    run(PYTHON, "-m", "jupyter", "lab", "notebooks/00_start_here.ipynb", *args)
+
+
+def test(args: list[str]) -> None:
+    setup("test")
+    run(PYTHON, "-m", "ruff", "check", *LINT_PATHS)
+    run(PYTHON, "-m", "ruff", "format", "--check", *LINT_PATHS)
+    run(PYTHON, "-m", "pytest", *args)
+
+
+def execute(args: list[str]) -> None:
+    setup("test")
+    run(PYTHON, "-m", "emkit.notebook_tools", "execute", *(args or sorted(map(str, ROOT.glob("notebooks/*.ipynb")))))
+
+
+COMMANDS = {"lab": lab, "test": test, "execute": execute}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(__doc__)
+    COMMANDS[sys.argv[1]](sys.argv[2:])

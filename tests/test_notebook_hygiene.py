@@ -1,0 +1,72 @@
+"""Notebooks are stored executed, so that nbval really compares every cell.
+
+nbval only checks cells that have an execution count and stored outputs; a
+stripped or half-run notebook would pass without checking anything.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-"}
+MARKER = re.compile(r"#\s*(NBVAL_SKIP|NBVAL_IGNORE_OUTPUT)\b(.*)$", re.M)
+
+
+def code_cells(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return nb, [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+
+
+def displays_something(source: str) -> bool:
+    """True if running the cell must show output: a print, a plot, or a bare final value.
+
+    A final bare *call* may return None (``plt.style.use(...)``), so only
+    calls to print, display and plt.show count; a final name, attribute,
+    subscript or arithmetic expression always displays its value.
+    """
+    if re.search(r"\b(print|display|plt\.show)\(", source):
+        return True
+    body = ast.parse(source).body
+    if not body or not isinstance(body[-1], ast.Expr) or source.rstrip().endswith(";"):
+        return False
+    return not isinstance(body[-1].value, ast.Call | ast.Constant | ast.Await)
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS and NOTEBOOKS[0].name == "00_start_here.ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_code_cell_was_executed_in_order_and_kept_its_output(path):
+    _, cells = code_cells(path)
+    counts = [c["execution_count"] for c in cells]
+    assert None not in counts, f"{path.name}: cells with no execution count; re-execute the notebook"
+    assert counts == list(range(1, len(cells) + 1)), f"{path.name}: not executed top to bottom in one run"
+    for cell in cells:
+        source = "".join(cell["source"])
+        assert not any(o["output_type"] == "error" for o in cell["outputs"]), f"stored error in: {source[:60]}"
+        if displays_something(source):
+            assert cell["outputs"], f"{path.name}: a cell that displays has no stored output: {source[:60]!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_nbval_markers_carry_a_reason(path):
+    _, cells = code_cells(path)
+    for cell in cells:
+        for marker, rest in MARKER.findall("".join(cell["source"])):
+            assert re.search(r"\w{3,}", rest), f"{path.name}: {marker} without a reason on the same line"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_cell_has_slide_metadata(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        slide_type = cell.get("metadata", {}).get("slideshow", {}).get("slide_type")
+        assert slide_type in SLIDE_TYPES, f"{path.name}: cell without slide metadata: {''.join(cell['source'])[:60]!r}"
+    assert nb["cells"][0]["metadata"]["slideshow"]["slide_type"] == "slide"
