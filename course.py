@@ -3,7 +3,7 @@
 
     python3 course.py lab       # set up, then open the course in JupyterLab
     python3 course.py test      # set up, then lint and run the whole test suite
-    python3 course.py execute   # (maintainers) re-run every notebook, store outputs
+    python3 course.py execute   # (maintainers) regenerate student notebooks, re-run all, store outputs
 
 Set-up means: a virtual environment in ``.venv`` next to this file, with the
 project installed in editable mode (and its test extra for ``test`` and
@@ -70,7 +70,17 @@ def test(args: list[str]) -> None:
 
 def execute(args: list[str]) -> None:
     setup("test")
-    run(PYTHON, "-m", "emkit.notebook_tools", "execute", *(args or sorted(map(str, ROOT.glob("notebooks/*.ipynb")))))
+    """Regenerate the student notebooks, then re-run every notebook in place."""
+    sources = sorted(map(str, ROOT.glob("notebooks/*.ipynb")))
+    exercises = [s for s in sources if _has_solutions(s)]
+    if not args and exercises:
+        run(PYTHON, "-m", "emkit", "student", *exercises, "-o", "notebooks/exercises", "--no-execute")
+    targets = args or sources + sorted(map(str, ROOT.glob("notebooks/exercises/*.ipynb")))
+    run(PYTHON, "-m", "emkit", "execute", *targets)
+
+
+def _has_solutions(path: str) -> bool:
+    return '"solution"' in Path(path).read_text(encoding="utf-8")
 
 
 COMMANDS = {"lab": lab, "test": test, "execute": execute}

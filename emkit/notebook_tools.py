@@ -1,6 +1,7 @@
-"""Maintainer tools for the notebooks: re-execute them in place, with outputs.
+"""Maintainer tools for the notebooks: execute them in place, make student versions.
 
     python -m emkit.notebook_tools execute notebooks/01_kmeans.ipynb ...
+    python -m emkit student notebooks/01_kmeans.ipynb -o notebooks/exercises
 
 nbval compares a cell's fresh output with the stored one, so after any change
 that a notebook depends on, run this (or ``python3 course.py execute``) and
@@ -36,14 +37,102 @@ def execute(path: str | Path, timeout: int = 300) -> float:
     return time.perf_counter() - start
 
 
+SOLUTION_TAG = "solution"
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN", "### END HIDDEN"
+STUB = 'raise NotImplementedError("{label}: replace this line with your code")'
+
+
+def _replace_blocks(source: str, begin: str, end: str, replacement) -> str:
+    """Replace each ``begin`` ... ``end`` block (marker lines included) by ``replacement(indent)``."""
+    out, inside, indent = [], False, ""
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped == begin:
+            if inside:
+                raise ValueError(f"nested {begin!r}")
+            inside, indent = True, line[: len(line) - len(line.lstrip())]
+            out.extend(replacement(indent))
+        elif stripped == end:
+            if not inside:
+                raise ValueError(f"{end!r} without {begin!r}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{begin!r} without {end!r}")
+    return "\n".join(out)
+
+
+def student_cell_source(source: str, label: str = "Exercise") -> str:
+    """The student version of a solution cell's source (see :func:`make_student`)."""
+    source = _replace_blocks(source, BEGIN_HIDDEN, END_HIDDEN, lambda indent: [])
+    if BEGIN not in source and END not in source:
+        return f"# {label}: your answer here\n" + STUB.format(label=label)
+    return _replace_blocks(
+        source, BEGIN, END, lambda indent: [f"{indent}# YOUR CODE HERE", indent + STUB.format(label=label)]
+    )
+
+
+def make_student(nb):
+    """Turn a solution notebook (an ``nbformat`` node) into the student version, in place.
+
+    * A code cell tagged ``solution``: every ``### BEGIN SOLUTION`` ...
+      ``### END SOLUTION`` block becomes a ``raise NotImplementedError`` stub
+      at the same indentation (a tagged cell without markers becomes a stub
+      entirely). The cell's metadata may name the exercise in ``exercise``.
+    * A markdown cell tagged ``solution`` is dropped (worked explanations).
+    * ``### BEGIN HIDDEN`` ... ``### END HIDDEN`` blocks are removed from every
+      code cell.
+    * Outputs and execution counts are cleared: execute the result to store
+      the student version's own outputs ("not answered yet").
+    """
+    cells = []
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.cell_type == "markdown" and SOLUTION_TAG in tags:
+            continue
+        if cell.cell_type == "code":
+            label = cell.metadata.get("exercise", "Exercise")
+            if SOLUTION_TAG in tags:
+                cell.source = student_cell_source(cell.source, label)
+                cell.metadata["tags"] = [t for t in tags if t != SOLUTION_TAG] + ["exercise"]
+            else:
+                cell.source = _replace_blocks(cell.source, BEGIN_HIDDEN, END_HIDDEN, lambda indent: [])
+            cell.outputs, cell.execution_count = [], None
+        cells.append(cell)
+    nb.cells = cells
+    nb.metadata["emkit"] = {"student_version": True}
+    return nb
+
+
+def student(sources, out_dir: str | Path, *, run: bool = True) -> list[Path]:
+    """Write the student version of each solution notebook into ``out_dir`` (and execute it)."""
+    import nbformat
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for src in map(Path, sources):
+        nb = make_student(nbformat.read(src, as_version=4))
+        dst = out_dir / src.name
+        if dst.resolve() == src.resolve():
+            raise ValueError(f"refusing to overwrite the solution notebook {src}")
+        nbformat.write(nb, dst)
+        if run:
+            execute(dst)
+        written.append(dst)
+    return written
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] != "execute":
-        print(__doc__)
-        return 2
-    for name in argv[1:]:
-        seconds = execute(name)
-        print(f"executed {name} in {seconds:.1f} s", flush=True)
-    return 0
+    if len(argv) >= 2 and argv[0] == "execute":
+        for name in argv[1:]:
+            seconds = execute(name)
+            print(f"executed {name} in {seconds:.1f} s", flush=True)
+        return 0
+    print(__doc__)
+    return 2
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ __all__ = [
 ]
 
 # Okabe & Ito (2008), "Color Universal Design": orange, sky blue, bluish green,
-# yellow, blue, vermillion, reddish purple; then grey.
-PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999")
+# vermillion, reddish purple, blue, yellow (last: faint on white), then grey.
+PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#D55E00", "#CC79A7", "#0072B2", "#F0E442", "#999999")
 
 
 def use_course_style() -> None:

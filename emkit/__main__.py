@@ -1,0 +1,36 @@
+"""The ``emkit`` command.
+
+emkit student SOURCE.ipynb... -o DIR   student notebooks from solution notebooks
+emkit execute NOTEBOOK.ipynb...        re-run notebooks in place, storing outputs
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="emkit", description="Tools for the EM course.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_student = sub.add_parser("student", help="generate student notebooks from solution notebooks")
+    p_student.add_argument("sources", nargs="+", help="solution notebooks")
+    p_student.add_argument("-o", "--output", required=True, help="folder for the student notebooks")
+    p_student.add_argument("--no-execute", action="store_true", help="do not run the generated notebooks")
+    p_execute = sub.add_parser("execute", help="re-run notebooks in place and store their outputs")
+    p_execute.add_argument("notebooks", nargs="+")
+    args = parser.parse_args(argv)
+
+    from . import notebook_tools
+
+    if args.command == "student":
+        for path in notebook_tools.student(args.sources, args.output, run=not args.no_execute):
+            print(f"wrote {path}", flush=True)
+    else:
+        for name in args.notebooks:
+            print(f"executed {name} in {notebook_tools.execute(name):.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

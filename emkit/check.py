@@ -1,0 +1,421 @@
+"""Checks for the course's exercises: immediate, specific feedback.
+
+Each ``check.*`` function runs a learner's answer on concrete inputs and
+returns a :class:`CheckResult`. In a notebook it renders as a short summary
+(per part: passed or what is wrong, with a concrete input, the expected and
+the actual value, and a hint). It also has ``.passed``, ``.score`` (the
+fraction of parts passed, for partial credit) and ``.raise_if_failed()`` (for
+nbgrader or otter-grader tests).
+
+A learner's function may raise, return the wrong shape, return NaN or loop
+forever: every such case becomes feedback (loops are stopped after a time
+limit), never a crash of the check. An answer that is still the exercise stub
+(it raises ``NotImplementedError`` or returns ``None``) is reported as
+*not answered yet*.
+
+>>> import numpy as np
+>>> from emkit import check, kmeans
+>>> check.kmeans_assign(kmeans.assign).passed
+True
+>>> def wrong(X, centers):      # farthest instead of nearest
+...     return kmeans.squared_distances(X, centers).argmax(axis=1)
+>>> result = check.kmeans_assign(wrong)
+>>> result.passed, result.score
+(False, 0.0)
+"""
+
+from __future__ import annotations
+
+import html
+import signal
+import threading
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import gmm, kmeans
+
+__all__ = [
+    "CheckResult",
+    "Part",
+    "kmeans_assign",
+    "kmeans_update",
+    "responsibilities",
+    "weighted_means",
+]
+
+TIME_LIMIT = 10.0  # seconds a learner's function may run on one input
+
+
+class NotAnswered(Exception):
+    """The answer is still the exercise stub."""
+
+
+class AnswerFailed(Exception):
+    """The learner's function raised, timed out, or returned something unusable."""
+
+
+@dataclass
+class Part:
+    """One checked aspect of an answer."""
+
+    name: str
+    passed: bool
+    message: str = ""
+    hint: str = ""
+    answered: bool = True
+
+
+@dataclass
+class CheckResult:
+    """The outcome of a check: renders as HTML in a notebook, as text elsewhere."""
+
+    exercise: str
+    parts: list[Part] = field(default_factory=list)
+
+    @property
+    def answered(self) -> bool:
+        return all(p.answered for p in self.parts)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.parts) and all(p.passed for p in self.parts)
+
+    @property
+    def score(self) -> float:
+        """The fraction of parts passed, 0..1 (partial credit)."""
+        return sum(p.passed for p in self.parts) / len(self.parts) if self.parts else 0.0
+
+    def summary(self) -> str:
+        if not self.answered:
+            return f"{self.exercise}: not answered yet — replace the `raise NotImplementedError` with your code."
+        if self.passed:
+            return f"{self.exercise}: all {len(self.parts)} parts passed. Well done!"
+        n_ok = sum(p.passed for p in self.parts)
+        return f"{self.exercise}: {n_ok} of {len(self.parts)} parts passed."
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        if self.answered:
+            for p in self.parts:
+                lines.append(f"  [{'pass' if p.passed else 'FAIL'}] {p.name}")
+                if not p.passed:
+                    lines += [f"         {line}" for line in p.message.splitlines()]
+                    if p.hint:
+                        lines.append(f"         Hint: {p.hint}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        if not self.answered:
+            return f'<div style="padding:6px;border-left:5px solid #999999"><b>{html.escape(self.summary())}</b></div>'
+        colour = "#009E73" if self.passed else "#D55E00"
+        rows = []
+        for p in self.parts:
+            mark = "✔" if p.passed else "✘"
+            detail = ""
+            if not p.passed:
+                detail = f"<pre style='margin:2px 0'>{html.escape(p.message)}</pre>"
+                if p.hint:
+                    detail += f"<i>Hint: {html.escape(p.hint)}</i>"
+            rows.append(f"<li>{mark} {html.escape(p.name)}{detail}</li>")
+        return (
+            f'<div style="padding:6px;border-left:5px solid {colour}"><b>{html.escape(self.summary())}</b>'
+            f"<ul style='margin:4px 0'>{''.join(rows)}</ul></div>"
+        )
+
+    def raise_if_failed(self) -> None:
+        """Raise ``AssertionError`` with the feedback text unless every part passed."""
+        if not self.passed:
+            raise AssertionError(str(self))
+
+
+# ---------------------------------------------------------------------------
+# Running a learner's function safely
+# ---------------------------------------------------------------------------
+
+
+@contextmanager
+def _time_limit(seconds: float):
+    """Interrupt the block after ``seconds`` (Unix main thread; elsewhere no limit)."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise TimeoutError(f"stopped after {seconds:g} s (an endless loop?)")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class AnswerTimedOut(AnswerFailed):
+    """The learner's function ran past the time limit."""
+
+
+def _call(fn, *args):
+    """Call the learner's ``fn`` on copies of ``args``; turn every failure into feedback."""
+    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    try:
+        with _time_limit(TIME_LIMIT):
+            out = fn(*copies)
+    except NotImplementedError:
+        raise NotAnswered from None
+    except TimeoutError as exc:
+        raise AnswerTimedOut(f"your function did not finish: {exc}") from None
+    except Exception as exc:  # the learner's code failed: report where, not crash
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" (line {tb[-1].lineno}: {tb[-1].line})" if tb and tb[-1].line else ""
+        raise AnswerFailed(f"your function raised {type(exc).__name__}: {exc}{where}") from None
+    if out is None:
+        raise NotAnswered
+    return out
+
+
+def _as_array(out, name: str, shape: tuple, *, integer: bool = False) -> np.ndarray:
+    try:
+        arr = np.asarray(out)
+    except Exception:  # noqa: BLE001 - whatever it is, it is not an array
+        raise AnswerFailed(f"{name} should be an array; got {type(out).__name__}") from None
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise AnswerFailed(f"{name} should be an array of numbers; got dtype {arr.dtype}")
+    if arr.shape != shape:
+        raise AnswerFailed(f"{name} should have shape {shape}; got {arr.shape}")
+    if integer:
+        if not np.issubdtype(arr.dtype, np.integer):
+            if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+                raise AnswerFailed(f"{name} should hold whole numbers (cluster indices); got e.g. {arr.ravel()[0]!r}")
+            arr = arr.astype(np.intp)
+    elif not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise AnswerFailed(f"{name} contains NaN or inf, e.g. at index {tuple(int(i) for i in bad)}")
+    return arr
+
+
+def _run_parts(exercise: str, cases, evaluate) -> CheckResult:
+    """Evaluate each case; a stub anywhere means the whole answer is not there yet."""
+    result = CheckResult(exercise)
+    timed_out = None
+    for name, case in cases:
+        if timed_out:  # do not wait for the time limit again on every part
+            result.parts.append(Part(name, False, f"not run: an earlier part did not finish ({timed_out})"))
+            continue
+        try:
+            result.parts.append(evaluate(name, case))
+        except NotAnswered:
+            return CheckResult(exercise, [Part(name, False, "not answered yet", answered=False)])
+        except AnswerTimedOut as exc:
+            timed_out = name
+            result.parts.append(Part(name, False, str(exc)))
+        except AnswerFailed as exc:
+            result.parts.append(Part(name, False, str(exc)))
+    return result
+
+
+def _require_callable(fn, exercise: str, signature: str) -> CheckResult | None:
+    if callable(fn):
+        return None
+    return CheckResult(
+        exercise, [Part("is a function", False, f"expected a function {signature}; got {type(fn).__name__}")]
+    )
+
+
+def _fmt(a) -> str:
+    return np.array2string(np.asarray(a, dtype=float), precision=4, suppress_small=True)
+
+
+# ---------------------------------------------------------------------------
+# k-means (notebook 01)
+# ---------------------------------------------------------------------------
+
+
+def _kmeans_cases():
+    rng = np.random.default_rng(2024)
+    X_small = np.array([[0.0, 0.0], [1.0, 0.2], [4.0, 4.0], [5.0, 4.5], [0.5, 4.0]])
+    C_small = np.array([[0.0, 0.5], [4.5, 4.0], [0.0, 4.0]])
+    X_big = rng.normal(size=(200, 3)) * 3
+    C_big = rng.normal(size=(4, 3)) * 3
+    X_far = X_small + 1e6
+    return [
+        ("five points, three centres", (X_small, C_small)),
+        ("200 points in 3-D, four centres", (X_big, C_big)),
+        ("data far from the origin (+1e6)", (X_far, C_small + 1e6)),
+    ]
+
+
+def kmeans_assign(fn) -> CheckResult:
+    """Check ``fn(X, centers) -> labels``: each point's nearest centre."""
+    exercise = "k-means assignment step"
+    bad = _require_callable(fn, exercise, "assign(X, centers) -> labels")
+    if bad:
+        return bad
+
+    def evaluate(name, case):
+        X, C = case
+        labels = _as_array(_call(fn, X, C), "labels", (len(X),), integer=True)
+        expected = kmeans.assign(X, C)
+        wrong = np.flatnonzero(labels != expected)
+        if wrong.size == 0:
+            return Part(name, True)
+        i = int(wrong[0])
+        d2 = ((X[i] - C) ** 2).sum(axis=1)
+        hint = "use the squared Euclidean distance to every centre and take the argmin over centres (axis=1)."
+        if np.array_equal(labels, ((X[:, None, :] - C[None]) ** 2).sum(-1).argmax(axis=1)):
+            hint = "you picked the farthest centre: argmin, not argmax."
+        elif labels.min() >= 1 and labels.max() == len(C):
+            hint = "labels count from 0 in Python: the first centre is label 0."
+        return Part(
+            name,
+            False,
+            f"{wrong.size} of {len(X)} labels are wrong. Point {i}, x = {_fmt(X[i])}:\n"
+            f"squared distances to the centres {_fmt(d2)}, so its label is {expected[i]}; you gave {labels[i]}.",
+            hint,
+        )
+
+    return _run_parts(exercise, _kmeans_cases(), evaluate)
+
+
+def kmeans_update(fn) -> CheckResult:
+    """Check ``fn(X, labels, n_clusters) -> centers``: each centre is the mean of its points."""
+    exercise = "k-means update step"
+    bad = _require_callable(fn, exercise, "update(X, labels, n_clusters) -> centers")
+    if bad:
+        return bad
+    cases = []
+    for name, (X, C) in _kmeans_cases():
+        cases.append((name, (X, kmeans.assign(X, C), len(C))))
+    rng = np.random.default_rng(7)
+    X_unequal = rng.normal(size=(30, 2))
+    labels_unequal = np.r_[np.zeros(25, int), np.ones(4, int), 2]  # sizes 25, 4, 1
+    cases.append(("clusters of unequal sizes (25, 4 and 1 points)", (X_unequal, labels_unequal, 3)))
+
+    def evaluate(name, case):
+        X, labels, K = case
+        centers = _as_array(_call(fn, X, labels, K), "centers", (K, X.shape[1]))
+        expected = np.stack([X[labels == k].mean(axis=0) for k in range(K)])
+        scale = 1e-9 * (1.0 + np.abs(expected).max())
+        wrong = np.flatnonzero(np.abs(centers - expected).max(axis=1) > scale)
+        if wrong.size == 0:
+            return Part(name, True)
+        k = int(wrong[0])
+        members = np.flatnonzero(labels == k)
+        hint = "centre k is the mean of the rows of X whose label is k: X[labels == k].mean(axis=0)."
+        if np.allclose(centers, np.stack([X[labels == k].sum(axis=0) for k in range(K)]) / len(X), atol=scale):
+            hint = "you divided each cluster's sum by N, the total number of points; divide by the cluster's own size."
+        elif np.allclose(centers, np.stack([X[labels == k].sum(axis=0) for k in range(K)]), atol=scale):
+            hint = "that is the sum of the points; divide by how many there are."
+        return Part(
+            name,
+            False,
+            f"centre {k} is {_fmt(centers[k])}, but the mean of its {members.size} point(s) "
+            f"(rows {', '.join(map(str, members[:5]))}{', ...' if members.size > 5 else ''}) is {_fmt(expected[k])}.",
+            hint,
+        )
+
+    return _run_parts(exercise, cases, evaluate)
+
+
+# ---------------------------------------------------------------------------
+# Soft assignment (notebook 02)
+# ---------------------------------------------------------------------------
+
+
+def _responsibility_cases():
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(6, 1)) * 2
+    weights, means, cov = np.array([0.3, 0.7]), np.array([[-1.0], [1.5]]), np.array([[[1.0]], [[0.5]]])
+    moderate = gmm.log_joint(X, weights, means, cov)
+    X_far = np.array([[40.0], [-35.0], [0.2]])  # exp(log joint) underflows to 0 for the first two
+    extreme = gmm.log_joint(X_far, weights, means, np.array([[[0.05]], [[0.05]]]))
+    three = rng.normal(size=(50, 3)) * 5 - 20
+    return [
+        ("six points, two components", moderate),
+        ("points far from every component (the naive formula gives 0/0)", extreme),
+        ("fifty points, three components, all log-densities below -20", three),
+    ]
+
+
+def responsibilities(fn) -> CheckResult:
+    """Check ``fn(log_joint_NK) -> resp_NK``: the posterior p(z_i = k | x_i) from log π_k + log N(x_i | ...)."""
+    exercise = "responsibilities from log joint probabilities"
+    bad = _require_callable(fn, exercise, "responsibilities(log_joint_NK) -> resp_NK")
+    if bad:
+        return bad
+
+    def evaluate(name, log_joint_NK):
+        with np.errstate(all="ignore"):
+            raw = _call(fn, log_joint_NK)
+        try:
+            resp = _as_array(raw, "responsibilities", log_joint_NK.shape)
+        except AnswerFailed as exc:
+            if "NaN" in str(exc):
+                raise AnswerFailed(
+                    f"{exc}.\nFor these inputs every exp(log joint) in a row underflows to 0, so dividing gives "
+                    "0/0 = NaN.\nHint: subtract each row's maximum before exponentiating (the log-sum-exp trick)."
+                ) from None
+            raise
+        expected = np.exp(log_joint_NK - gmm.logsumexp(log_joint_NK)[:, None])
+        err = np.abs(resp - expected).max(axis=1)
+        if err.max() <= 1e-9:
+            return Part(name, True)
+        i = int(np.argmax(err))
+        hint = "exponentiate, then divide each row by its sum (after subtracting the row maximum)."
+        if not np.allclose(resp.sum(axis=1), 1.0, atol=1e-9):
+            hint = "each row must sum to 1: divide by the row sum over components (axis=1), not the column sum."
+        return Part(
+            name,
+            False,
+            f"row {i}: log joint {_fmt(log_joint_NK[i])}\nexpected responsibilities {_fmt(expected[i])}, "
+            f"you gave {_fmt(resp[i])}.",
+            hint,
+        )
+
+    return _run_parts(exercise, _responsibility_cases(), evaluate)
+
+
+def weighted_means(fn) -> CheckResult:
+    """Check ``fn(X, resp_NK) -> means_KD``: μ_k = Σ_i r_ik x_i / Σ_i r_ik."""
+    exercise = "weighted mean update (M-step for μ_k)"
+    bad = _require_callable(fn, exercise, "weighted_means(X, resp_NK) -> means_KD")
+    if bad:
+        return bad
+    rng = np.random.default_rng(5)
+    X1 = rng.normal(size=(8, 1))
+    X2 = rng.normal(size=(40, 2)) * [1.0, 4.0] + 3
+    one_hot_labels = rng.integers(0, 3, size=40)
+    one_hot_labels[:3] = [0, 1, 2]
+    cases = [
+        ("1-D, two components", (X1, rng.dirichlet([1.0, 1.0], size=8))),
+        ("2-D, three components", (X2, rng.dirichlet([0.5, 1.0, 2.0], size=40))),
+        ("one-hot responsibilities (must give the k-means update)", (X2, np.eye(3)[one_hot_labels])),
+    ]
+
+    def evaluate(name, case):
+        X, resp = case
+        K = resp.shape[1]
+        means = _as_array(_call(fn, X, resp), "means", (K, X.shape[1]))
+        Nk = resp.sum(axis=0)
+        expected = resp.T @ X / Nk[:, None]
+        err = np.abs(means - expected).max(axis=1)
+        if err.max() <= 1e-9 * (1 + np.abs(expected).max()):
+            return Part(name, True)
+        k = int(np.argmax(err))
+        hint = "μ_k = Σ_i r_ik x_i / N_k with N_k = Σ_i r_ik."
+        if np.allclose(means, resp.T @ X / len(X)):
+            hint = "you divided by N, the number of points; divide by N_k = Σ_i r_ik, component k's effective count."
+        elif np.allclose(means, np.broadcast_to(X.mean(axis=0), means.shape)):
+            hint = "that is the plain mean of all points: weight each point by its responsibility r_ik."
+        elif np.allclose(means, resp.T @ X):
+            hint = "that is the weighted sum; divide it by N_k = Σ_i r_ik."
+        return Part(name, False, f"component {k}: expected μ_k = {_fmt(expected[k])}, you gave {_fmt(means[k])}.", hint)
+
+    return _run_parts(exercise, cases, evaluate)

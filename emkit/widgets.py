@@ -1,0 +1,128 @@
+"""Interactive viewers for lectures and self-study (ipywidgets + matplotlib).
+
+Each viewer is a thin widget around a plain drawing function, so the drawing
+can be tested without a browser and reused for the static figure that stands
+before every widget in the notebooks.
+
+* :func:`kmeans_stepper`, :func:`draw_kmeans_step`: k-means, one half-step
+  (assign or update) at a time.
+* :func:`soft_assignment_slider`, :func:`draw_soft_assignment`: the stiffness
+  β of soft k-means, from uniform weights to hard labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import kmeans, soft
+from .plotting import PALETTE, mix_colors, plot_clusters
+
+__all__ = ["draw_kmeans_step", "draw_soft_assignment", "kmeans_stepper", "soft_assignment_slider"]
+
+
+def kmeans_step_state(history: dict, step: int):
+    """What half-step ``step`` shows: (labels or None, centres, previous centres or None, caption).
+
+    Step 0 is the start; step 2t-1 is the assignment of iteration t (labels
+    from the old centres cᵗ⁻¹); step 2t is the update of iteration t (the
+    centres move to cᵗ).
+    """
+    n_iter = len(history["labels"])
+    if not 0 <= step <= 2 * n_iter:
+        raise ValueError(f"step must be between 0 and {2 * n_iter}; got {step}")
+    if step == 0:
+        return None, history["centers"][0], None, "start: initial centres"
+    t = (step + 1) // 2
+    labels = history["labels"][t - 1]
+    if step % 2 == 1:
+        return labels, history["centers"][t - 1], None, f"iteration {t}, assign: each point to its nearest centre"
+    return labels, history["centers"][t], history["centers"][t - 1], f"iteration {t}, update: centres to the means"
+
+
+def draw_kmeans_step(ax, X, history: dict, step: int, *, regions: bool = True):
+    """Draw half-step ``step`` of a k-means history on ``ax`` and return the inertia shown."""
+    X = np.asarray(X, dtype=float)
+    labels, centers, previous, caption = kmeans_step_state(history, step)
+    ax.clear()
+    if regions:
+        _draw_regions(ax, X, centers)
+    plot_clusters(ax, X, labels, centers)
+    if previous is not None:
+        for a, b in zip(previous, centers, strict=True):
+            if np.any(a != b):
+                ax.annotate("", xy=b, xytext=a, arrowprops={"arrowstyle": "->", "color": "black", "lw": 2})
+    J = None
+    if labels is not None:
+        J = float(((X - centers[labels]) ** 2).sum())
+        caption += f"\ninertia J = {J:.2f}"
+    ax.set_title(caption, fontsize=12)
+    return J
+
+
+def _draw_regions(ax, X, centers, resolution: int = 150):
+    """Shade each centre's Voronoi cell: the points that would be assigned to it."""
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    pad = 0.05 * (hi - lo)
+    gx, gy = np.meshgrid(
+        np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution), np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution)
+    )
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    owner = kmeans.assign(grid, centers).reshape(gx.shape)
+    from matplotlib.colors import ListedColormap
+
+    cmap = ListedColormap([PALETTE[k % len(PALETTE)] for k in range(len(centers))])
+    ax.pcolormesh(gx, gy, owner, cmap=cmap, alpha=0.12, shading="auto", vmin=-0.5, vmax=len(centers) - 0.5)
+
+
+def kmeans_stepper(X, history: dict, *, figsize=(7, 5)):
+    """A slider over the half-steps of a k-means ``history`` (from ``kmeans.fit``)."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    slider = widgets.IntSlider(value=0, min=0, max=2 * len(history["labels"]), description="half-step")
+    out = widgets.Output()
+
+    def show(change=None):
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=figsize)
+            draw_kmeans_step(ax, X, history, slider.value)
+            plt.show()
+
+    slider.observe(show, names="value")
+    show()
+    return widgets.VBox([slider, out])
+
+
+def draw_soft_assignment(ax, X, centers, beta: float):
+    """Points coloured by soft-k-means weights softmax(-β d²); returns the weights (N×K)."""
+    X = np.asarray(X, dtype=float)
+    w_NK = soft.softmax_weights(kmeans.squared_distances(X, centers), beta)
+    ax.clear()
+    ax.scatter(X[:, 0], X[:, 1], s=18, c=mix_colors(w_NK), linewidths=0)
+    for k, c in enumerate(np.asarray(centers, dtype=float)):
+        ax.scatter(*c, marker="X", s=220, color=PALETTE[k % len(PALETTE)], edgecolors="black", zorder=5)
+    hardness = w_NK.max(axis=1).mean()
+    ax.set_title(f"β = {beta:.3g}: mean of the largest weight {hardness:.2f}", fontsize=12)
+    return w_NK
+
+
+def soft_assignment_slider(X, centers, *, beta_range=(1e-3, 1e2), figsize=(7, 5)):
+    """A logarithmic slider over the stiffness β of soft k-means."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    lo, hi = np.log10(beta_range[0]), np.log10(beta_range[1])
+    slider = widgets.FloatLogSlider(value=10 ** ((lo + hi) / 2), min=lo, max=hi, step=0.1, description="β")
+    out = widgets.Output()
+
+    def show(change=None):
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=figsize)
+            draw_soft_assignment(ax, X, centers, slider.value)
+            plt.show()
+
+    slider.observe(show, names="value")
+    show()
+    return widgets.VBox([slider, out])

@@ -1,0 +1,91 @@
+"""Soft-assignment recipes against Bayes' rule with SciPy densities; viewer callbacks without a browser."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from emkit import kmeans, soft, widgets
+
+
+def test_distance_share_is_backwards_and_inverse_distance_is_not():
+    d = np.array([[1.0, 9.0], [2.0, 2.0]])
+    w = soft.distance_share_weights(d)
+    np.testing.assert_allclose(w, [[0.1, 0.9], [0.5, 0.5]])
+    assert w[0, 1] > w[0, 0]  # the farther centre gets more weight
+    np.testing.assert_allclose(soft.inverse_distance_weights(d), [[0.9, 0.1], [0.5, 0.5]])
+    np.testing.assert_allclose(soft.inverse_distance_weights(np.array([[0.0, 3.0]])), [[1.0, 0.0]])
+
+
+@pytest.mark.parametrize("sigma2", [0.1, 1.0, 7.0])
+def test_softmax_with_beta_one_over_two_sigma2_is_the_gaussian_posterior(sigma2):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 1)) * 3
+    centers = np.array([[-1.0], [0.5], [2.0]])
+    # Bayes' rule with SciPy densities and equal weights
+    dens = np.stack([norm(c[0], np.sqrt(sigma2)).pdf(X[:, 0]) for c in centers], axis=1)
+    bayes = dens / dens.sum(axis=1, keepdims=True)
+    softmax = soft.softmax_weights(kmeans.squared_distances(X, centers), 1 / (2 * sigma2))
+    np.testing.assert_allclose(softmax, bayes, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(soft.gaussian_posterior(X, centers, sigma2), bayes, rtol=1e-10, atol=1e-15)
+
+
+def test_softmax_limits():
+    d2 = np.array([[1.0, 4.0, 9.0]])
+    np.testing.assert_allclose(soft.softmax_weights(d2, 0.0), [[1 / 3] * 3])
+    np.testing.assert_allclose(soft.softmax_weights(d2, 1e4), [[1.0, 0.0, 0.0]])
+    assert np.all(np.isfinite(soft.softmax_weights(d2 * 1e6, 10.0)))  # no 0/0
+
+
+def test_bad_input_to_soft():
+    with pytest.raises(ValueError, match="d_NK must be non-negative"):
+        soft.distance_share_weights(np.array([[-1.0, 1.0]]))
+    with pytest.raises(ValueError, match="beta must be a finite number >= 0"):
+        soft.softmax_weights(np.ones((2, 2)), -1.0)
+    with pytest.raises(ValueError, match="sigma2 must be a finite number > 0"):
+        soft.gaussian_posterior(np.ones((2, 1)), np.ones((1, 1)), 0.0)
+
+
+def test_kmeans_step_states_follow_the_history():
+    X = np.random.default_rng(1).normal(size=(60, 2))
+    fit = kmeans.fit(X, 3, init=X[:3])
+    h = fit.history
+    labels, centers, previous, caption = widgets.kmeans_step_state(h, 0)
+    assert labels is None and previous is None and np.array_equal(centers, h["centers"][0])
+    labels, centers, previous, caption = widgets.kmeans_step_state(h, 1)
+    assert np.array_equal(labels, h["labels"][0]) and np.array_equal(centers, h["centers"][0])
+    assert "assign" in caption
+    labels, centers, previous, caption = widgets.kmeans_step_state(h, 2)
+    assert np.array_equal(centers, h["centers"][1]) and np.array_equal(previous, h["centers"][0])
+    with pytest.raises(ValueError, match="step must be between 0 and"):
+        widgets.kmeans_step_state(h, 2 * fit.n_iter + 1)
+
+
+def test_draw_kmeans_step_reports_the_inertia_that_never_increases():
+    X = np.random.default_rng(2).normal(size=(80, 2))
+    fit = kmeans.fit(X, 3, init=X[:3])
+    fig, ax = plt.subplots()
+    J = [widgets.draw_kmeans_step(ax, X, fit.history, s) for s in range(1, 2 * fit.n_iter + 1)]
+    assert np.all(np.diff(J) <= 1e-12)
+    assert J[-1] == pytest.approx(fit.inertia)
+    plt.close(fig)
+
+
+def test_viewers_build_and_respond_to_the_slider():
+    X = np.random.default_rng(3).normal(size=(40, 2))
+    fit = kmeans.fit(X, 2, init=X[:2])
+    box = widgets.kmeans_stepper(X, fit.history)
+    slider = box.children[0]
+    slider.value = slider.max  # triggers a redraw through the callback
+    assert slider.max == 2 * fit.n_iter
+    box = widgets.soft_assignment_slider(X, fit.centers)
+    box.children[0].value = 50.0
+    fig, ax = plt.subplots()
+    w = widgets.draw_soft_assignment(ax, X, fit.centers, 50.0)
+    np.testing.assert_allclose(w.sum(axis=1), 1.0)
+    plt.close("all")
