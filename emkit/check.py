@@ -42,6 +42,8 @@ __all__ = [
     "Part",
     "kmeans_assign",
     "kmeans_update",
+    "missing_conditional",
+    "q_value",
     "responsibilities",
     "weighted_means",
 ]
@@ -417,5 +419,129 @@ def weighted_means(fn) -> CheckResult:
         elif np.allclose(means, resp.T @ X):
             hint = "that is the weighted sum; divide it by N_k = Σ_i r_ik."
         return Part(name, False, f"component {k}: expected μ_k = {_fmt(expected[k])}, you gave {_fmt(means[k])}.", hint)
+
+    return _run_parts(exercise, cases, evaluate)
+
+
+# ---------------------------------------------------------------------------
+# The general algorithm (notebook 03)
+# ---------------------------------------------------------------------------
+
+
+def _spd(rng, D):
+    A = rng.normal(size=(D, D))
+    return A @ A.T + 0.5 * np.eye(D)
+
+
+def missing_conditional(fn) -> CheckResult:
+    """Check ``fn(x1, mean, cov) -> (cond_mean, cond_var)`` for a bivariate Normal with x₂ missing.
+
+    ``x1`` holds the observed first coordinates (shape R), ``mean`` is (μ₁, μ₂)
+    and ``cov`` the 2×2 covariance; the answer is E[x₂ | x₁] for each x₁
+    (shape R) and Var[x₂ | x₁] (one number: it does not depend on x₁).
+    """
+    exercise = "missing-data E-step: E[x₂ | x₁] and Var[x₂ | x₁]"
+    bad = _require_callable(fn, exercise, "conditional_x2(x1, mean, cov) -> (cond_mean, cond_var)")
+    if bad:
+        return bad
+    rng = np.random.default_rng(3)
+    cases = [
+        (
+            "positively correlated",
+            (np.array([0.0, 1.0, 2.5]), np.array([1.0, 2.0]), np.array([[2.0, 0.6], [0.6, 1.0]])),
+        ),
+        ("negatively correlated", (rng.normal(size=7), np.array([-1.0, 0.5]), np.array([[1.0, -0.7], [-0.7, 3.0]]))),
+        ("a random covariance, x₁ far from μ₁", (rng.normal(size=5) * 10, rng.normal(size=2), _spd(rng, 2))),
+    ]
+
+    def evaluate(name, case):
+        x1, mean, cov = case
+        out = _call(fn, x1, mean, cov)
+        if not isinstance(out, tuple | list) or len(out) != 2:
+            raise AnswerFailed("return a pair (cond_mean, cond_var)")
+        cm = _as_array(out[0], "cond_mean", x1.shape)
+        cv = np.asarray(out[1], dtype=float)
+        if cv.size != 1 and cv.shape != x1.shape:
+            raise AnswerFailed(f"cond_var should be one number (or one per x₁); got shape {cv.shape}")
+        s11, s12, s22 = cov[0, 0], cov[0, 1], cov[1, 1]
+        exp_mean = mean[1] + s12 / s11 * (x1 - mean[0])
+        exp_var = s22 - s12**2 / s11
+        messages, hint = [], ""
+        if not np.allclose(cm, exp_mean, rtol=1e-9, atol=1e-12):
+            i = int(np.argmax(np.abs(cm - exp_mean)))
+            messages.append(f"for x₁ = {x1[i]:.4g}: E[x₂ | x₁] should be {exp_mean[i]:.6g}; you gave {cm[i]:.6g}")
+            if np.allclose(cm, mean[1] + s12 / s22 * (x1 - mean[0])):
+                hint = "the regression coefficient is s₁₂ / s₁₁ (divide by the variance of the *observed* x₁)."
+            elif np.allclose(cm, s12 / s11 * (x1 - mean[0])):
+                hint = "add the mean μ₂: E[x₂ | x₁] = μ₂ + (s₁₂ / s₁₁)(x₁ - μ₁)."
+            elif np.allclose(cm, mean[1]):
+                hint = "filling in μ₂ ignores what x₁ tells us about x₂ through s₁₂."
+        if not np.allclose(cv, exp_var, rtol=1e-9):
+            messages.append(f"Var[x₂ | x₁] should be {exp_var:.6g}; you gave {float(np.ravel(cv)[0]):.6g}")
+            if np.allclose(cv, s22):
+                hint = hint or "knowing x₁ reduces the uncertainty: subtract s₁₂² / s₁₁ from s₂₂."
+        if not messages:
+            return Part(name, True)
+        return Part(name, False, "\n".join(messages), hint or "see the conditional Normal formulas above.")
+
+    return _run_parts(exercise, cases, evaluate)
+
+
+def q_value(fn) -> CheckResult:
+    """Check ``fn(X, resp_NK, weights, means, covariances) -> float``: Q(θ | θᵗ) for a Gaussian mixture.
+
+    The responsibilities belong to the old θᵗ; (weights, means, covariances)
+    is the θ being scored (full covariances). An answer that drops terms not
+    depending on θ (such as the -(D/2) log 2π) is accepted: only differences
+    Q(θa | θᵗ) - Q(θb | θᵗ) are compared.
+    """
+    exercise = "Q(θ | θᵗ) for a Gaussian mixture"
+    bad = _require_callable(fn, exercise, "q_value(X, resp_NK, weights, means, covariances) -> float")
+    if bad:
+        return bad
+    rng = np.random.default_rng(8)
+    cases = []
+    for name, N, D, K in [("1-D, two components", 12, 1, 2), ("2-D, three components", 40, 2, 3)]:
+        X = rng.normal(size=(N, D)) * 2
+        resp = rng.dirichlet(np.ones(K), size=N)
+        thetas = [
+            (rng.dirichlet(np.ones(K)), rng.normal(size=(K, D)), np.stack([_spd(rng, D) for _ in range(K)]))
+            for _ in range(3)
+        ]
+        cases.append((name, (X, resp, thetas)))
+
+    def evaluate(name, case):
+        X, resp, thetas = case
+        values = []
+        for w, m, c in thetas:
+            out = _call(fn, X, resp, w, m, c)
+            try:
+                value = float(np.asarray(out, dtype=float))
+            except (TypeError, ValueError):
+                raise AnswerFailed(f"return one number; got {type(out).__name__} {np.shape(out)}") from None
+            if not np.isfinite(value):
+                raise AnswerFailed(f"your Q is {value}")
+            values.append(value)
+        expected = [gmm.q_function(X, resp, *theta) for theta in thetas]
+        diffs, exp_diffs = np.diff(values), np.diff(expected)
+        if np.allclose(diffs, exp_diffs, rtol=1e-8, atol=1e-8):
+            return Part(name, True)
+        hint = "Q = Σ_i Σ_k r_ik [log π_k + log N(x_i | μ_k, Σ_k)], with r from the old θᵗ."
+        if np.allclose(diffs, -exp_diffs, rtol=1e-8):
+            hint = "the sign is flipped: Q is an expected log-likelihood (maximised), not a loss."
+        else:
+            loglik = [gmm.log_likelihood(X, *theta) for theta in thetas]
+            no_weights = [q - float(np.sum(resp * np.log(t[0]))) for q, t in zip(expected, thetas, strict=True)]
+            if np.allclose(diffs, np.diff(loglik), rtol=1e-8):
+                hint = "that is the log-likelihood log p(X | θ); Q averages the complete-data log-likelihood over r."
+            elif np.allclose(diffs, np.diff(no_weights), rtol=1e-8):
+                hint = "the log π_k term is missing: the hidden label's prior is part of the complete data."
+        return Part(
+            name,
+            False,
+            f"Q(θa) - Q(θb) should be {exp_diffs[0]:.6g}; yours gives {diffs[0]:.6g} "
+            "(only differences are compared, so dropped constants are fine).",
+            hint,
+        )
 
     return _run_parts(exercise, cases, evaluate)

@@ -53,6 +53,7 @@ __all__ = [
     "CollapseError",
     "GMMResult",
     "e_step",
+    "elbo",
     "fit",
     "log_gaussian_density",
     "log_joint",
@@ -236,6 +237,21 @@ def q_function(X, responsibilities, weights, means, covariances, covariance_type
         )
     log_joint_NK = _log_joint(X_ND, weights_K, means_KD, cov, covariance_type)
     return float(np.sum(resp_NK * np.where(resp_NK > 0, log_joint_NK, 0.0)))
+
+
+def elbo(X, responsibilities, weights, means, covariances, covariance_type: str = "full") -> float:
+    """The lower bound 𝓛(θ) = Q(θ | θᵗ) + H(r) ≤ log p(X | θ), for any θ.
+
+    ``responsibilities`` r are the E-step's at the old θᵗ and H(r) =
+    -Σ_i Σ_k r_ik log r_ik is their entropy (which does not depend on θ).
+    Jensen's inequality gives 𝓛(θ) ≤ log p(X | θ) for every θ, with equality
+    at θ = θᵗ: the bound touches the log-likelihood where it was built. The
+    gap is Σ_i KL(r_i ‖ p(z_i | x_i, θ)).
+    """
+    resp_NK = check_responsibilities(responsibilities, np.shape(X)[0] if np.ndim(X) == 2 else -1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -float(np.sum(np.where(resp_NK > 0, resp_NK * np.log(resp_NK), 0.0)))
+    return q_function(X, resp_NK, weights, means, covariances, covariance_type) + entropy
 
 
 # ---------------------------------------------------------------------------

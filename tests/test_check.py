@@ -189,3 +189,73 @@ def test_html_rendering_escapes_and_marks():
     html = check.kmeans_assign(lambda X, C: kmeans.squared_distances(X, C).argmax(1))._repr_html_()
     assert "✘" in html and "#D55E00" in html and "<pre" in html
     assert "✔" in check.kmeans_assign(kmeans.assign)._repr_html_()
+
+
+# --- notebook 03 checks -------------------------------------------------------------------
+
+
+def conditional_right(x1, mean, cov):
+    return mean[1] + cov[0, 1] / cov[0, 0] * (x1 - mean[0]), cov[1, 1] - cov[0, 1] ** 2 / cov[0, 0]
+
+
+def conditional_via_precision(x1, mean, cov):  # the same answer from the precision matrix
+    P = np.linalg.inv(cov)
+    return mean[1] - P[1, 0] / P[1, 1] * (x1 - mean[0]), np.full(len(x1), 1 / P[1, 1])
+
+
+def q_right(X, R, w, m, c):
+    return gmm.q_function(X, R, w, m, c)
+
+
+def q_without_constant(X, R, w, m, c):
+    D = X.shape[1]
+    return gmm.q_function(X, R, w, m, c) + 0.5 * D * np.log(2 * np.pi) * len(X)
+
+
+def q_loop(X, R, w, m, c):
+    from scipy.stats import multivariate_normal
+
+    return sum(
+        R[i, k] * (np.log(w[k]) + multivariate_normal(m[k], c[k]).logpdf(X[i]))
+        for i in range(len(X))
+        for k in range(len(w))
+    )
+
+
+@pytest.mark.parametrize("answer", [conditional_right, conditional_via_precision])
+def test_missing_conditional_right_answers(answer):
+    assert check.missing_conditional(answer).passed
+
+
+@pytest.mark.parametrize(
+    "answer, named",
+    [
+        (lambda x1, m, c: (m[1] + c[0, 1] / c[1, 1] * (x1 - m[0]), c[1, 1] - c[0, 1] ** 2 / c[0, 0]), "s₁₂ / s₁₁"),
+        (lambda x1, m, c: (c[0, 1] / c[0, 0] * (x1 - m[0]), c[1, 1] - c[0, 1] ** 2 / c[0, 0]), "add the mean"),
+        (lambda x1, m, c: (np.full(len(x1), m[1]), c[1, 1]), "ignores what x₁ tells"),
+        (lambda x1, m, c: (m[1] + c[0, 1] / c[0, 0] * (x1 - m[0]), c[1, 1]), "reduces the uncertainty"),
+    ],
+)
+def test_missing_conditional_mistakes(answer, named):
+    result = check.missing_conditional(answer)
+    assert not result.passed and named in str(result), str(result)
+
+
+@pytest.mark.parametrize("answer", [q_right, q_without_constant, q_loop])
+def test_q_value_right_answers(answer):
+    result = check.q_value(answer)
+    assert result.passed, str(result)
+
+
+@pytest.mark.parametrize(
+    "answer, named",
+    [
+        (lambda X, R, w, m, c: -gmm.q_function(X, R, w, m, c), "sign is flipped"),
+        (lambda X, R, w, m, c: gmm.log_likelihood(X, w, m, c), "that is the log-likelihood"),
+        (lambda X, R, w, m, c: gmm.q_function(X, R, w, m, c) - np.sum(R * np.log(w)), "log π_k term is missing"),
+        (lambda X, R, w, m, c: [1.0, 2.0], "return one number"),
+    ],
+)
+def test_q_value_mistakes(answer, named):
+    result = check.q_value(answer)
+    assert not result.passed and named in str(result), str(result)

@@ -307,3 +307,50 @@ def test_max_iter_zero_evaluates_the_start_only():
     start = fixed_start("full", X)
     result = gmm.fit(X, 3, init=start, max_iter=0)
     assert result.n_iter == 0 and result.history["log_likelihood"] == [gmm.log_likelihood(X, *start)]
+
+
+# --- the lower bound behind "EM never decreases the likelihood" ------------------------
+
+
+def test_elbo_touches_at_theta_t_and_lies_below_elsewhere():
+    rng = np.random.default_rng(9)
+    X = three_blobs(150)
+    theta_t = random_params("full", 3, 3, rng)
+    resp_t, loglik_t = gmm.e_step(X, *theta_t)
+    assert gmm.elbo(X, resp_t, *theta_t) == pytest.approx(loglik_t, rel=1e-12)
+    for _ in range(20):
+        theta = random_params("full", 3, 3, rng)
+        bound, loglik = gmm.elbo(X, resp_t, *theta), gmm.log_likelihood(X, *theta)
+        assert bound <= loglik + 1e-9
+        # the gap is the KL divergence from r to the posterior at θ
+        post, _ = gmm.e_step(X, *theta)
+        kl = np.sum(resp_t * (np.log(resp_t) - np.log(post)))
+        assert loglik - bound == pytest.approx(kl, rel=1e-8, abs=1e-8)
+
+
+def test_m_step_raises_the_bound_hence_the_likelihood():
+    X = three_blobs(200)
+    theta_t = fixed_start("full", X)
+    resp_t, loglik_t = gmm.e_step(X, *theta_t)
+    theta_new = gmm.m_step(X, resp_t)
+    chain = [
+        loglik_t,
+        gmm.elbo(X, resp_t, *theta_t),
+        gmm.elbo(X, resp_t, *theta_new),
+        gmm.log_likelihood(X, *theta_new),
+    ]
+    # ℓ(θᵗ) = 𝓛(θᵗ) ≤ 𝓛(θᵗ⁺¹) ≤ ℓ(θᵗ⁺¹)
+    assert chain[0] == pytest.approx(chain[1], rel=1e-12)
+    assert chain[1] <= chain[2] <= chain[3] + 1e-9
+
+
+def test_symmetric_start_is_a_fixed_point_that_is_not_a_maximum():
+    """EM never decreases the likelihood, but need not increase it: a symmetric start stays put."""
+    x, _ = datasets.sample_gaussian_mixture(400, [0.4, 0.6], [[-1.0], [1.5]], [[[0.25]], [[1.44]]], seed=1)
+    symmetric = (np.array([0.5, 0.5]), np.full((2, 1), x.mean()), np.full((2, 1, 1), x.var()))
+    stuck = gmm.fit(x, 2, init=symmetric, max_iter=30, tol=0, reg_covar=0.0)
+    assert np.ptp(stuck.history["log_likelihood"]) < 1e-9
+    np.testing.assert_allclose(stuck.means, symmetric[1], rtol=1e-12)
+    nudged = (symmetric[0], symmetric[1] + [[-0.01], [0.01]], symmetric[2])
+    freed = gmm.fit(x, 2, init=nudged, max_iter=500, tol=1e-10, reg_covar=0.0)
+    assert freed.log_likelihood > stuck.log_likelihood + 10
