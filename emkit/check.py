@@ -40,11 +40,17 @@ from . import gmm, kmeans
 __all__ = [
     "CheckResult",
     "Part",
+    "e_step",
     "kmeans_assign",
     "kmeans_update",
+    "m_step",
     "missing_conditional",
+    "mu_update",
+    "q_function",
     "q_value",
     "responsibilities",
+    "sigma_update",
+    "tau_update",
     "weighted_means",
 ]
 
@@ -92,7 +98,7 @@ class CheckResult:
 
     def summary(self) -> str:
         if not self.answered:
-            return f"{self.exercise}: not answered yet — replace the `raise NotImplementedError` with your code."
+            return f"{self.exercise}: not answered yet — write your answer in the exercise cell above, then run this."
         if self.passed:
             return f"{self.exercise}: all {len(self.parts)} parts passed. Well done!"
         n_ok = sum(p.passed for p in self.parts)
@@ -543,5 +549,393 @@ def q_value(fn) -> CheckResult:
             "(only differences are compared, so dropped constants are fine).",
             hint,
         )
+
+    return _run_parts(exercise, cases, evaluate)
+
+
+# ---------------------------------------------------------------------------
+# The two-Gaussian exercise (notebook 04): SymPy answers in the shared vocabulary
+# ---------------------------------------------------------------------------
+
+
+def _vocabulary():
+    from . import symbolic
+
+    return symbolic, symbolic.V
+
+
+def _as_expression(answer, exercise):
+    """A SymPy expression from the answer (an expression, or a string parsed safely)."""
+    import sympy as sp
+
+    if isinstance(answer, str):
+        from .parse import AnswerSyntaxError, parse_answer
+
+        try:
+            return parse_answer(answer)
+        except AnswerSyntaxError as exc:
+            raise AnswerFailed(f"could not read your answer: {exc}") from None
+    if answer is None:
+        raise NotAnswered
+    if isinstance(answer, int | float):
+        answer = sp.Float(answer)
+    if not isinstance(answer, sp.Expr):
+        raise AnswerFailed(f"expected a SymPy expression (or a string); got {type(answer).__name__}")
+    return answer
+
+
+def _check_vocabulary(expr, allowed_scalars, exercise):
+    """Refuse symbols outside the vocabulary and sums with the wrong limits, with a clear message."""
+    import sympy as sp
+    from sympy.concrete.summations import Sum
+
+    symbolic, V = _vocabulary()
+    bound = {V.i}
+    allowed = set(allowed_scalars) | {V.N}
+    for s in expr.atoms(Sum):
+        if s.limits != ((V.i, 1, V.N),):
+            raise AnswerFailed(f"sums must run over i from 1 to N: Sum(..., (i, 1, N)); you wrote {s.limits}")
+    for ind in expr.atoms(sp.Indexed):
+        if ind.base == V.Z1:
+            raise AnswerFailed("Z1[i] is the hidden indicator, which we never observe; use its expectation T1[i]")
+        if ind.base not in (V.x, V.T1, V.T2):
+            raise AnswerFailed(f"{ind.base} is not in the vocabulary; the data are x[i], T1[i], T2[i]")
+        if ind.indices != (V.i,):
+            raise AnswerFailed(f"{ind} should be indexed by i, inside a Sum over i")
+    labels = {base.label for base in (V.x, V.T1, V.T2, V.Z1)}
+    stray = expr.free_symbols - allowed - bound - labels
+    stray = {s for s in stray if not isinstance(s, sp.Indexed | sp.IndexedBase)}
+    if stray:
+        names = ", ".join(sorted(map(str, stray)))
+        raise AnswerFailed(
+            f"your answer uses {names}, which this exercise does not define here; allowed: "
+            f"{', '.join(sorted(map(str, allowed)))}, and x[i], T1[i], T2[i] inside Sum(..., (i, 1, N))"
+        )
+    outside = [ind for ind in expr.atoms(sp.Indexed) if not any(ind in s.atoms(sp.Indexed) for s in expr.atoms(Sum))]
+    if outside:
+        raise AnswerFailed(f"{outside[0]} appears outside a Sum over i: every x[i], T1[i], T2[i] must be summed")
+
+
+def _numeric_cases(seed, n_cases=4):
+    rng = np.random.default_rng(seed)
+    for _ in range(n_cases):
+        n = int(rng.integers(4, 9))
+        x = np.round(rng.normal(size=n) * 2, 3)
+        T1 = np.round(rng.uniform(0.05, 0.95, size=n), 3)
+        theta = {
+            "tau": float(rng.uniform(0.2, 0.8)),
+            "mu1": float(rng.normal()),
+            "mu2": float(rng.normal()),
+            "Sigma1": float(rng.uniform(0.5, 2)),
+            "Sigma2": float(rng.uniform(0.5, 2)),
+            "tau_t": float(rng.uniform(0.2, 0.8)),
+            "mu1_t": float(rng.normal() + 3),
+            "mu2_t": float(rng.normal() - 3),
+            "Sigma1_t": float(rng.uniform(0.5, 2)),
+            "Sigma2_t": float(rng.uniform(0.5, 2)),
+        }
+        yield x, T1, theta
+
+
+def _value(expr, x, T1, theta):
+    symbolic, V = _vocabulary()
+    used = {str(s) for s in expr.free_symbols}
+    params = {k: v for k, v in theta.items() if k in used}
+    with np.errstate(all="ignore"):
+        return symbolic.evaluate(expr, x, T1, **params)
+
+
+def _symbolic_update_check(exercise, answer, reference, allowed, mistakes, *, prepare=lambda e: e, seed=0):
+    """Shared logic: vocabulary, then symbolic equality (if SymPy can show it), then numbers."""
+    symbolic, V = _vocabulary()
+
+    def evaluate_answer(name, _):
+        expr = _as_expression(answer, exercise)
+        _check_vocabulary(expr, allowed, exercise)
+        expr_eval = prepare(expr)
+        ref_eval = prepare(reference)
+        try:
+            if symbolic.same_expression(
+                expr_eval.xreplace({V.T2[V.i]: 1 - V.T1[V.i]}), ref_eval.xreplace({V.T2[V.i]: 1 - V.T1[V.i]})
+            ):
+                return Part(name, True, "shown equal symbolically")
+        except Exception:  # noqa: BLE001 - SymPy could not decide: fall back to numbers
+            pass
+        for x, T1, theta in _numeric_cases(seed):
+            expected = _value(ref_eval, x, T1, theta)
+            try:
+                got = _value(expr_eval, x, T1, theta)
+            except (TypeError, ValueError) as exc:
+                raise AnswerFailed(f"your expression could not be evaluated on data: {exc}") from None
+            if not np.isfinite(got) or not np.isclose(got, expected, rtol=1e-9, atol=1e-12):
+                hint = ""
+                for mistake_expr, mistake_hint in mistakes:
+                    try:
+                        if np.isclose(_value(prepare(mistake_expr), x, T1, theta), got, rtol=1e-9):
+                            hint = mistake_hint
+                            break
+                    except (TypeError, ValueError):
+                        continue
+                data = f"x = {_fmt(x)}\nT1 = {_fmt(T1)}"
+                params = {k: round(v, 4) for k, v in theta.items() if k in {str(s) for s in expr.free_symbols}}
+                return Part(
+                    name,
+                    False,
+                    f"a counterexample: with\n{data}\n{params if params else ''}\n"
+                    f"the update should be {expected:.6g}; your expression gives {got:.6g}",
+                    hint or "compare with the derivation above: set ∂Q/∂(parameter) = 0 and solve.",
+                )
+        return Part(name, True, "equal on random inputs")
+
+    return _run_parts(exercise, [("your expression", None)], evaluate_answer)
+
+
+def tau_update(answer) -> CheckResult:
+    """Check τᵗ⁺¹ as a SymPy expression (or string) in the vocabulary of :mod:`emkit.symbolic`."""
+    symbolic, V = _vocabulary()
+    S = symbolic.total
+    i, T1, T2, x, N = V.i, V.T1, V.T2, V.x, V.N
+    mistakes = [
+        (S(T2[i]) / N, "that is 1 - τ: the average responsibility of component 2, not 1."),
+        (S(T1[i]), "that is Σ_i T1[i], the expected count N₁; divide by N."),
+        (S(T1[i]) / S(T2[i]), "divide by N = Σ_i (T1[i] + T2[i]), not by Σ_i T2[i]."),
+        (S(T1[i] * x[i]) / S(T1[i]), "that is μ₁'s update; τ is a probability: the mean of T1[i]."),
+    ]
+    return _symbolic_update_check("τ update", answer, symbolic.derive_tau()["solution"], set(), mistakes, seed=11)
+
+
+def mu_update(answer, component: int = 1) -> CheckResult:
+    """Check μ_kᵗ⁺¹ (k = ``component``) as a SymPy expression (or string)."""
+    symbolic, V = _vocabulary()
+    S = symbolic.total
+    i, x, N = V.i, V.x, V.N
+    T, other = (V.T1, V.T2) if component == 1 else (V.T2, V.T1)
+    mistakes = [
+        (S(T[i] * x[i]) / N, f"you divided by N; divide by N_{component} = Σ_i T{component}[i]."),
+        (S(x[i]) / N, "that is the plain mean: weight each point by its responsibility."),
+        (S(T[i] * x[i]), f"that is the weighted sum; divide it by Σ_i T{component}[i]."),
+        (S(other[i] * x[i]) / S(other[i]), "those are the other component's responsibilities."),
+    ]
+    return _symbolic_update_check(
+        f"μ{component} update", answer, symbolic.derive_mean(component)["solution"], set(), mistakes, seed=12
+    )
+
+
+def sigma_update(answer, component: int = 1) -> CheckResult:
+    """Check Σ_kᵗ⁺¹ (one dimension: a variance) as a SymPy expression (or string).
+
+    The symbol ``mu1`` (``mu2``) in the answer means the *new* mean of the same
+    M-step; the check substitutes the weighted mean for it. ``mu1_t`` is the old mean.
+    """
+    symbolic, V = _vocabulary()
+    S = symbolic.total
+    i, x, N = V.i, V.x, V.N
+    T = V.T1 if component == 1 else V.T2
+    mu, mu_t = (V.mu1, V.mu1_t) if component == 1 else (V.mu2, V.mu2_t)
+    new_mean = symbolic.derive_mean(component)["solution"]
+    reference = symbolic.derive_variance(component)["centred"]
+
+    def prepare(e):
+        return e.xreplace({mu: new_mean})
+
+    mistakes = [
+        (S((x[i] - mu) ** 2) / N, "the responsibilities are missing: weight each squared deviation by T[i]."),
+        (S(T[i] * (x[i] - mu) ** 2) / N, f"you divided by N; divide by N_{component} = Σ_i T{component}[i]."),
+        (S(T[i] * (x[i] - mu_t) ** 2) / S(T[i]), "you centred on the previous iteration's mean; use the new μ."),
+        (S(T[i] * x[i] ** 2) / S(T[i]), "not centred: subtract the mean (or subtract μ² from the second moment)."),
+        (S(T[i] * (x[i] - mu) ** 2), "that is the weighted sum of squares; divide by Σ_i T[i]."),
+    ]
+    return _symbolic_update_check(
+        f"Σ{component} update", answer, reference, {mu, mu_t}, mistakes, prepare=prepare, seed=13
+    )
+
+
+def q_function(answer) -> CheckResult:
+    """Check Q(θ | θᵗ) as a SymPy expression (or string): a function of tau, mu1, mu2, Sigma1, Sigma2.
+
+    Terms that do not depend on θ (such as -½ log 2π per point) may be dropped:
+    only differences Q(θa) - Q(θb) are compared.
+    """
+    import sympy as sp
+
+    symbolic, V = _vocabulary()
+    exercise = "Q(θ | θᵗ) for the two-Gaussian mixture"
+    reference = symbolic.q_function()
+    theta_syms = [V.tau, V.mu1, V.mu2, V.Sigma1, V.Sigma2]
+    S = symbolic.total
+    i, x = V.i, V.x
+    loglik = S(
+        sp.log(
+            V.tau * sp.exp(symbolic.normal_log_density(x[i], V.mu1, V.Sigma1))
+            + (1 - V.tau) * sp.exp(symbolic.normal_log_density(x[i], V.mu2, V.Sigma2))
+        )
+    )
+    no_tau = reference - S(V.T1[i] * sp.log(V.tau) + V.T2[i] * sp.log(1 - V.tau))
+    mistakes = [
+        (-reference, "the sign is flipped: Q is an expected log-likelihood, to be maximised."),
+        (loglik, "that is the observed-data log-likelihood; Q averages the complete-data one over T."),
+        (no_tau, "the log τ and log(1 - τ) terms are missing: the hidden label's prior belongs in Q."),
+    ]
+
+    def evaluate_answer(name, _):
+        expr = _as_expression(answer, exercise)
+        _check_vocabulary(expr, theta_syms, exercise)
+        for x_, T1, theta in _numeric_cases(14):
+            other = {k: (v * 1.3 if k.startswith("Sigma") else v + 0.4) for k, v in theta.items()}
+            other["tau"] = min(0.95, theta["tau"] * 1.2)
+
+            def diff(e, x_=x_, T1=T1, theta=theta, other=other):
+                return _value(e, x_, T1, theta) - _value(e, x_, T1, other)
+
+            expected = diff(reference)
+            try:
+                got = diff(expr)
+            except (TypeError, ValueError) as exc:
+                raise AnswerFailed(f"your expression could not be evaluated on data: {exc}") from None
+            if not np.isfinite(got) or not np.isclose(got, expected, rtol=1e-9, atol=1e-9):
+                hint = next((h for m, h in mistakes if np.isclose(diff(m), got, rtol=1e-9)), "")
+                return Part(
+                    name,
+                    False,
+                    f"a counterexample: x = {_fmt(x_)}, T1 = {_fmt(T1)};\nbetween two parameter values Q should "
+                    f"change by {expected:.6g}; yours changes by {got:.6g} (only differences are compared).",
+                    hint or "Q = Σ_i [T1[i](log τ + log N(x[i] | μ1, Σ1)) + T2[i](log(1-τ) + log N(x[i] | μ2, Σ2))].",
+                )
+        return Part(name, True, "equal up to terms that do not depend on θ")
+
+    return _run_parts(exercise, [("your expression", None)], evaluate_answer)
+
+
+# ---------------------------------------------------------------------------
+# E-step and M-step in numpy (notebook 04), full covariances in D dimensions
+# ---------------------------------------------------------------------------
+
+
+def _gmm_cases(seed):
+    rng = np.random.default_rng(seed)
+    out = []
+    for name, N, D, K in [
+        ("1-D, two components", 10, 1, 2),
+        ("2-D, two components", 30, 2, 2),
+        ("3-D, three components", 40, 3, 3),
+    ]:
+        X = rng.normal(size=(N, D)) * 2
+        weights = rng.dirichlet(np.ones(K) * 2)
+        means = rng.normal(size=(K, D)) * 2
+        covs = np.stack([_spd(rng, D) for _ in range(K)])
+        out.append((name, (X, weights, means, covs)))
+    return out
+
+
+def e_step(fn) -> CheckResult:
+    """Check ``fn(X, weights, means, covariances) -> (resp_NK, log_likelihood)`` (full covariances)."""
+    exercise = "E-step"
+    bad = _require_callable(fn, exercise, "e_step(X, weights, means, covariances) -> (resp_NK, log_likelihood)")
+    if bad:
+        return bad
+    cases = _gmm_cases(21)
+    X, w, m, c = cases[1][1]
+    cases.append(("a point far from every component", (np.vstack([X, [[80.0, -60.0]]]), w, m, c * 0.05)))
+
+    def evaluate(name, case):
+        X, weights, means, covs = case
+        with np.errstate(all="ignore"):
+            out = _call(fn, X, weights, means, covs)
+        if not isinstance(out, tuple | list) or len(out) != 2:
+            raise AnswerFailed("return a pair (resp_NK, log_likelihood)")
+        N, K = X.shape[0], len(weights)
+        if np.shape(out[0]) == (K, N) and N != K:
+            raise AnswerFailed(f"resp_NK has shape {np.shape(out[0])}: transposed; it should be (N, K) = ({N}, {K})")
+        try:
+            resp = _as_array(out[0], "resp_NK", (N, K))
+        except AnswerFailed as exc:
+            if "NaN" in str(exc):
+                raise AnswerFailed(
+                    f"{exc}: the densities underflow to 0 far from every component. "
+                    "Work with log densities and the log-sum-exp trick."
+                ) from None
+            raise
+        ref_resp, ref_ll = gmm.e_step(X, weights, means, covs)
+        messages, hint = [], ""
+        if not np.allclose(resp, ref_resp, rtol=1e-8, atol=1e-10):
+            i = int(np.argmax(np.abs(resp - ref_resp).max(axis=1)))
+            messages.append(f"row {i}: responsibilities should be {_fmt(ref_resp[i])}; you gave {_fmt(resp[i])}")
+            with np.errstate(all="ignore"):
+                dens = np.exp(gmm.log_gaussian_density(X, means, covs))
+                unweighted = dens / dens.sum(axis=1, keepdims=True)
+            if not np.allclose(resp.sum(axis=1), 1):
+                hint = "each row must sum to 1: divide by Σ_k π_k N(x_i | μ_k, Σ_k)."
+            elif np.allclose(resp, unweighted):
+                hint = "the weights π_k are missing from the numerator (and denominator)."
+        try:
+            ll = float(np.asarray(out[1], dtype=float))
+        except (TypeError, ValueError):
+            raise AnswerFailed("log_likelihood should be one number") from None
+        if not np.isclose(ll, ref_ll, rtol=1e-8):
+            messages.append(f"log_likelihood should be {ref_ll:.6g}; you gave {ll:.6g}")
+            if np.isclose(ll, ref_ll / N, rtol=1e-8):
+                hint = hint or "that is the average per point; return the sum over the points."
+        if not messages:
+            return Part(name, True)
+        return Part(name, False, "\n".join(messages), hint or "r_ik = π_k N(x_i|μ_k,Σ_k) / Σ_j π_j N(x_i|μ_j,Σ_j).")
+
+    return _run_parts(exercise, cases, evaluate)
+
+
+def m_step(fn) -> CheckResult:
+    """Check ``fn(X, resp_NK) -> (weights, means, covariances)`` (full covariances, no regularisation)."""
+    exercise = "M-step"
+    bad = _require_callable(fn, exercise, "m_step(X, resp_NK) -> (weights, means, covariances)")
+    if bad:
+        return bad
+    rng = np.random.default_rng(22)
+    cases = []
+    for name, (X, weights, _means, _covs) in _gmm_cases(22):
+        resp = rng.dirichlet(np.ones(len(weights)), size=len(X))
+        cases.append((name, (X + 5.0, resp)))  # data off the origin: not centring shows
+
+    def evaluate(name, case):
+        X, resp = case
+        N, D = X.shape
+        K = resp.shape[1]
+        out = _call(fn, X, resp)
+        if not isinstance(out, tuple | list) or len(out) != 3:
+            raise AnswerFailed("return a triple (weights, means, covariances)")
+        weights = _as_array(out[0], "weights", (K,))
+        means = _as_array(out[1], "means", (K, D))
+        shape = np.shape(out[2])
+        if len(shape) == 3 and shape[1:] == (N, N):
+            raise AnswerFailed(
+                f"covariances have shape {shape}: you built N×N outer products (x - μ)ᵀ(x - μ) "
+                "across points; each covariance is D×D, Σ_i r_ik (x_i - μ_k)(x_i - μ_k)ᵀ / N_k"
+            )
+        covs = _as_array(out[2], "covariances", (K, D, D))
+        ref_w, ref_m, ref_c = gmm.m_step(X, resp)
+        Nk = resp.sum(axis=0)
+        messages, hint = [], ""
+        if not np.allclose(weights, ref_w, rtol=1e-9):
+            messages.append(f"weights should be {_fmt(ref_w)}; you gave {_fmt(weights)}")
+            if np.allclose(weights, Nk):
+                hint = "the weights must sum to 1: divide N_k by N."
+        if not np.allclose(means, ref_m, rtol=1e-9):
+            k = int(np.argmax(np.abs(means - ref_m).max(axis=1)))
+            messages.append(f"means[{k}] should be {_fmt(ref_m[k])}; you gave {_fmt(means[k])}")
+            if np.allclose(means, resp.T @ X / N):
+                hint = "you divided the weighted sums by N; divide by N_k = Σ_i r_ik."
+        if not np.allclose(covs, ref_c, rtol=1e-8, atol=1e-10):
+            k = int(np.argmax(np.abs(covs - ref_c).reshape(K, -1).max(axis=1)))
+            messages.append(f"covariances[{k}] should be\n{_fmt(ref_c[k])}\nyou gave\n{_fmt(covs[k])}")
+            unweighted = np.stack([(X - ref_m[j]).T @ (X - ref_m[j]) / N for j in range(K)])
+            by_n = ref_c * (Nk / N)[:, None, None]
+            raw = np.stack([(resp[:, j, None] * X).T @ X / Nk[j] for j in range(K)])
+            if np.allclose(covs, unweighted):
+                hint = hint or "the covariance needs the responsibility weights r_ik."
+            elif np.allclose(covs, by_n):
+                hint = hint or "you divided by N; divide by N_k = Σ_i r_ik."
+            elif np.allclose(covs, raw):
+                hint = hint or "not centred: use (x_i - μ_k), or subtract μ_k μ_kᵀ from the weighted second moment."
+        if not messages:
+            return Part(name, True)
+        return Part(name, False, "\n".join(messages), hint or "see the M-step formulas above.")
 
     return _run_parts(exercise, cases, evaluate)

@@ -332,37 +332,59 @@ def _m_step(X_ND, resp_NK, covariance_type, reg_covar):
     weights_K = update_weights(resp_NK)
     means_c_KD = update_means(Xc_ND, resp_NK)
     cov = update_covariances(Xc_ND, resp_NK, means_c_KD, covariance_type, reg_covar)
-    _check_collapse(cov, covariance_type, Nk_K, reg_covar)
+    _check_collapse(cov, covariance_type, Nk_K, reg_covar, np.einsum("nd,nd->d", Xc_ND, Xc_ND) / N)
     return weights_K, means_c_KD + center_D, cov
 
 
-def _check_collapse(cov, covariance_type, Nk_K, reg_covar) -> None:
+def _numerically_singular(S_DD, scale_D) -> str | None:
+    """Why a covariance is singular to working precision (None if it is not).
+
+    The test does not depend on units: a variance below round-off of the
+    data's own variance in that feature, or a correlation matrix whose
+    smallest eigenvalue is at round-off level. (An eigenvalue ratio alone
+    would wrongly flag data whose features differ in scale by 10¹⁶.)
+    """
+    floor = 10 * np.finfo(float).eps
+    var_D = np.diag(S_DD)
+    thin = np.flatnonzero(var_D <= floor * scale_D)
+    if thin.size:
+        return f"its variance in feature {thin[0]} is {var_D[thin[0]]:.3g}, zero at the data's scale"
+    corr_DD = S_DD / np.sqrt(np.outer(var_D, var_D))
+    smallest = np.linalg.eigvalsh(corr_DD).min()
+    if smallest <= floor * len(var_D):
+        return f"its correlation matrix is singular (smallest eigenvalue {smallest:.3g})"
+    if not _is_cholesky_ok(S_DD):
+        return "it is not positive definite"
+    return None
+
+
+def _check_collapse(cov, covariance_type, Nk_K, reg_covar, scale_D) -> None:
+    """Raise CollapseError if a new covariance is singular to working precision."""
     advice = (
-        "Try reg_covar > 0 (a floor on the variances, e.g. 1e-6), fewer components, "
-        "another initialisation or seed, or restarts (n_init > 1)."
+        "Its points lie on a lower-dimensional set (often: a single point, or values rounded to a grid), "
+        "where the likelihood is unbounded. Try reg_covar > 0 (a floor on the variances, e.g. 1e-6), "
+        "fewer components, another initialisation or seed, or restarts (n_init > 1)."
     )
+    scale_D = np.where(scale_D > 0, scale_D, 1.0)  # a constant feature: judge on an absolute scale
     if covariance_type in ("full", "tied"):
         S_KDD = cov if covariance_type == "full" else cov[None]
         for k, S_DD in enumerate(S_KDD):
-            if not _is_cholesky_ok(S_DD):
+            why = _numerically_singular(S_DD, scale_D)
+            if why:
                 who = f"component {k}" if covariance_type == "full" else "the tied covariance"
                 count = (
                     f"effective count N_k = {Nk_K[k]:.3g}"
                     if covariance_type == "full"
-                    else (f"effective counts {np.array2string(Nk_K, precision=3)}")
+                    else f"effective counts {np.array2string(Nk_K, precision=3)}"
                 )
-                raise CollapseError(
-                    f"{who} collapsed: its covariance is singular (smallest eigenvalue "
-                    f"{np.linalg.eigvalsh(S_DD).min():.3g}, {count}, reg_covar = {reg_covar:g}); "
-                    f"its points lie on a lower-dimensional set and the likelihood is unbounded. {advice}"
-                )
+                raise CollapseError(f"{who} collapsed: {why} ({count}, reg_covar = {reg_covar:g}). {advice}")
     else:
-        var = np.atleast_2d(cov.T).T  # (K, D) or (K, 1)
-        bad = np.flatnonzero((var <= 0).any(axis=1))
-        if bad.size:
-            k = int(bad[0])
+        var_KD = cov if covariance_type == "diag" else np.outer(cov, np.ones_like(scale_D))
+        bad_K = (var_KD <= 10 * np.finfo(float).eps * scale_D).any(axis=1)
+        if bad_K.any():
+            k = int(np.flatnonzero(bad_K)[0])
             raise CollapseError(
-                f"component {k} collapsed: a variance is {var[k].min():.3g} "
+                f"component {k} collapsed: a variance is {var_KD[k].min():.3g}, zero at the data's scale "
                 f"(effective count N_k = {Nk_K[k]:.3g}, reg_covar = {reg_covar:g}). {advice}"
             )
 

@@ -38,6 +38,7 @@ def execute(path: str | Path, timeout: int = 300) -> float:
 
 
 SOLUTION_TAG = "solution"
+SOLUTION_ONLY_TAG = "solution-only"  # worked steps after an exercise: dropped from the student version
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN", "### END HIDDEN"
 STUB = 'raise NotImplementedError("{label}: replace this line with your code")'
@@ -69,19 +70,27 @@ def student_cell_source(source: str, label: str = "Exercise") -> str:
     source = _replace_blocks(source, BEGIN_HIDDEN, END_HIDDEN, lambda indent: [])
     if BEGIN not in source and END not in source:
         return f"# {label}: your answer here\n" + STUB.format(label=label)
-    return _replace_blocks(
-        source, BEGIN, END, lambda indent: [f"{indent}# YOUR CODE HERE", indent + STUB.format(label=label)]
-    )
+
+    def stub(indent):
+        if not indent:  # a module-level answer: the cell sets it to None above the block
+            return [f"# YOUR CODE HERE ({label})"]
+        return [f"{indent}# YOUR CODE HERE", indent + STUB.format(label=label)]
+
+    return _replace_blocks(source, BEGIN, END, stub)
 
 
 def make_student(nb):
     """Turn a solution notebook (an ``nbformat`` node) into the student version, in place.
 
     * A code cell tagged ``solution``: every ``### BEGIN SOLUTION`` ...
-      ``### END SOLUTION`` block becomes a ``raise NotImplementedError`` stub
-      at the same indentation (a tagged cell without markers becomes a stub
-      entirely). The cell's metadata may name the exercise in ``exercise``.
-    * A markdown cell tagged ``solution`` is dropped (worked explanations).
+      ``### END SOLUTION`` block inside a function becomes a ``raise
+      NotImplementedError`` stub at the same indentation; a block at module
+      level becomes a ``# YOUR CODE HERE`` comment (the cell should set the
+      answer to ``None`` above the block, which the check reports as not
+      answered). A tagged cell without markers becomes a stub entirely. The
+      cell's metadata may name the exercise in ``exercise``.
+    * A markdown cell tagged ``solution``, and any cell tagged
+      ``solution-only``, is dropped (worked steps that would give an answer away).
     * ``### BEGIN HIDDEN`` ... ``### END HIDDEN`` blocks are removed from every
       code cell.
     * Outputs and execution counts are cleared: execute the result to store
@@ -90,7 +99,7 @@ def make_student(nb):
     cells = []
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])
-        if cell.cell_type == "markdown" and SOLUTION_TAG in tags:
+        if SOLUTION_ONLY_TAG in tags or (cell.cell_type == "markdown" and SOLUTION_TAG in tags):
             continue
         if cell.cell_type == "code":
             label = cell.metadata.get("exercise", "Exercise")

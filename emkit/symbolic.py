@@ -1,8 +1,16 @@
 """Symbolic derivations with SymPy, in one shared vocabulary of symbols.
 
-Every result here is also checked numerically in the tests (a CAS can be
-silently wrong: SymPy 1.14 differentiates log(det(S)) of a MatrixSymbol S to
-0). Notebooks show the steps; this module keeps them in one tested place.
+Every result here is also checked numerically in the tests: a CAS can be
+silently wrong. (SymPy 1.14 differentiates log(det S) of a MatrixSymbol S to
+0; see :func:`logdet_matrixsymbol_derivative`.) Notebooks show the steps;
+this module keeps them in one tested place, and :mod:`emkit.check` grades
+answers written in the same vocabulary.
+
+**The vocabulary** (:data:`V`): points ``x[i]`` for ``i`` = 1..``N``;
+responsibilities ``T1[i]``, ``T2[i]`` (= 1 - T1[i]) computed from the old
+parameters θᵗ; the parameters being solved for, ``tau``, ``mu1``, ``mu2``,
+``Sigma1``, ``Sigma2`` (in one dimension Σ_k is a variance); and the old
+parameters ``tau_t``, ``mu1_t``, ``mu2_t``, ``Sigma1_t``, ``Sigma2_t``.
 
 Missing data (notebook 03): the bivariate Normal with x₂ unobserved.
 
@@ -11,13 +19,45 @@ Missing data (notebook 03): the bivariate Normal with x₂ unobserved.
 m2 + s12*(-m1 + x1)/s11
 >>> var
 (s11*s22 - s12**2)/s11
+
+The two-component mixture (notebook 04):
+
+>>> derive_tau()["solution"]
+Sum(T1[i], (i, 1, N))/N
+>>> derive_mean(1)["solution"]
+Sum(T1[i]*x[i], (i, 1, N))/Sum(T1[i], (i, 1, N))
 """
 
 from __future__ import annotations
 
-import sympy as sp
+from types import SimpleNamespace
 
-__all__ = ["bivariate_normal_log_density", "conditional_normal_2d", "normal_2d_symbols"]
+import numpy as np
+import sympy as sp
+from sympy.concrete.summations import Sum
+
+__all__ = [
+    "V",
+    "bivariate_normal_log_density",
+    "complete_log_likelihood",
+    "conditional_normal_2d",
+    "derive_mean",
+    "derive_sigma_2x2",
+    "sigma_2x2_direct_solve",
+    "derive_tau",
+    "derive_variance",
+    "evaluate",
+    "logdet_explicit_gradient",
+    "logdet_matrixsymbol_derivative",
+    "normal_2d_symbols",
+    "normal_log_density",
+    "q_function",
+    "q_parts",
+    "same_expression",
+    "split_sums",
+    "sums_as_symbols",
+    "trace_identity_2x2",
+]
 
 
 def normal_2d_symbols():
@@ -48,3 +88,289 @@ def conditional_normal_2d():
     (mean,) = sp.solve(sp.diff(log_p, x2), x2)
     var = -1 / sp.diff(log_p, x2, 2)
     return sp.collect(sp.simplify(mean - m2), s12) + m2, sp.factor(sp.simplify(var))
+
+
+# ---------------------------------------------------------------------------
+# The two-component Gaussian mixture (the source's exercise), in one dimension
+# ---------------------------------------------------------------------------
+
+_i = sp.Symbol("i", integer=True, positive=True)
+_N = sp.Symbol("N", integer=True, positive=True)
+
+#: The shared vocabulary. ``V.x[V.i]`` is the i-th point; ``V.T1[V.i]`` its responsibility under θᵗ.
+V = SimpleNamespace(
+    i=_i,
+    N=_N,
+    x=sp.IndexedBase("x", real=True),
+    T1=sp.IndexedBase("T1", real=True),
+    T2=sp.IndexedBase("T2", real=True),
+    Z1=sp.IndexedBase("Z1", real=True),  # the indicator [z_i = 1] of the complete data
+    tau=sp.Symbol("tau", positive=True),
+    mu1=sp.Symbol("mu1", real=True),
+    mu2=sp.Symbol("mu2", real=True),
+    Sigma1=sp.Symbol("Sigma1", positive=True),
+    Sigma2=sp.Symbol("Sigma2", positive=True),
+    tau_t=sp.Symbol("tau_t", positive=True),
+    mu1_t=sp.Symbol("mu1_t", real=True),
+    mu2_t=sp.Symbol("mu2_t", real=True),
+    Sigma1_t=sp.Symbol("Sigma1_t", positive=True),
+    Sigma2_t=sp.Symbol("Sigma2_t", positive=True),
+)
+
+
+def _mu(k):
+    return {1: V.mu1, 2: V.mu2}[k]
+
+
+def _Sigma(k):
+    return {1: V.Sigma1, 2: V.Sigma2}[k]
+
+
+def _T(k):
+    return {1: V.T1, 2: V.T2}[k]
+
+
+def total(expr):
+    """Σ_{i=1}^{N} expr, in the shared vocabulary."""
+    return Sum(expr, (V.i, 1, V.N))
+
+
+def normal_log_density(x, mu, Sigma):
+    """log N(x | μ, Σ) in one dimension (Σ is the variance)."""
+    return -sp.log(2 * sp.pi * Sigma) / 2 - (x - mu) ** 2 / (2 * Sigma)
+
+
+def complete_log_likelihood():
+    """log L(θ; x, Z) with indicators Z1[i] = [z_i = 1] (and 1 - Z1[i] = [z_i = 2])."""
+    xi, Z1 = V.x[V.i], V.Z1[V.i]
+    return total(
+        Z1 * (sp.log(V.tau) + normal_log_density(xi, V.mu1, V.Sigma1))
+        + (1 - Z1) * (sp.log(1 - V.tau) + normal_log_density(xi, V.mu2, V.Sigma2))
+    )
+
+
+def responsibility_t():
+    """T1[i] = E[Z1[i] | x_i, θᵗ] = τᵗ N(x_i | μ1ᵗ, Σ1ᵗ) / (τᵗ N(...) + (1 - τᵗ) N(x_i | μ2ᵗ, Σ2ᵗ)), by Bayes' rule."""
+    xi = V.x[V.i]
+    p1 = V.tau_t * sp.exp(normal_log_density(xi, V.mu1_t, V.Sigma1_t))
+    p2 = (1 - V.tau_t) * sp.exp(normal_log_density(xi, V.mu2_t, V.Sigma2_t))
+    return p1 / (p1 + p2)
+
+
+def q_function():
+    """Q(θ | θᵗ) = Σ_i E[log-likelihood term of point i], the expectation over z_i under θᵗ.
+
+    The indicator Z1[i] is 1 with probability T1[i] and 0 with probability
+    T2[i], so for the i-th term g(Z1[i]) of the complete-data log-likelihood,
+    E[g(Z1[i])] = T1[i]·g(1) + T2[i]·g(0). Because g is linear in Z1[i], this is
+    the same as replacing Z1[i] by T1[i] (tested).
+    """
+    g = complete_log_likelihood().function
+    Z1 = V.Z1[V.i]
+    return total(V.T1[V.i] * g.subs(Z1, 1) + V.T2[V.i] * g.subs(Z1, 0))
+
+
+def q_parts():
+    """Q split into the part with τ and one part per component: Q = Q_tau + Q_1 + Q_2."""
+    T1, T2, xi = V.T1[V.i], V.T2[V.i], V.x[V.i]
+    return {
+        "tau": total(T1 * sp.log(V.tau) + T2 * sp.log(1 - V.tau)),
+        "component 1": total(T1 * normal_log_density(xi, V.mu1, V.Sigma1)),
+        "component 2": total(T2 * normal_log_density(xi, V.mu2, V.Sigma2)),
+    }
+
+
+def split_sums(expr):
+    """Split every Σ over a sum of terms, and move factors that do not depend on i outside.
+
+    Σ_i (a·T1[i]·x[i] - a·μ·T1[i]) becomes a·Σ_i T1[i]·x[i] - a·μ·Σ_i T1[i]; this is
+    what lets ``solve`` see the parameter it solves for.
+    """
+
+    def split(s):
+        terms = sp.Add.make_args(sp.expand(s.function))
+        out = []
+        for term in terms:
+            outside, inside = term.as_independent(V.i, as_Add=False)
+            out.append(outside * (Sum(inside, *s.limits).doit() if inside == 1 else Sum(inside, *s.limits)))
+        return sp.Add(*out)
+
+    return expr.replace(lambda e: isinstance(e, Sum), split)
+
+
+def _derive(q_part, parameter, *, use_T2=True):
+    def t2_to_t1(e):  # Σ T2[i] = N - Σ T1[i], since T1[i] + T2[i] = 1
+        return e.subs(Sum(V.T2[V.i], (V.i, 1, V.N)), V.N - Sum(V.T1[V.i], (V.i, 1, V.N))) if use_T2 else e
+
+    dq = t2_to_t1(split_sums(sp.diff(q_part, parameter)))
+    (solution,) = sp.solve(sp.Eq(dq, 0), parameter)
+    second = t2_to_t1(split_sums(sp.diff(q_part, parameter, 2)))
+    solution = split_sums(solution)
+    at_solution = sums_as_symbols(second.subs(parameter, solution))[0]
+    return {
+        "derivative": dq,
+        "solution": solution,
+        "second_derivative": second,
+        "second_derivative_at_solution": sp.factor(sp.simplify(at_solution)),
+    }
+
+
+def sums_as_symbols(expr):
+    """Replace each distinct Σ_i(...) by a plain symbol, so that ``simplify`` can work.
+
+    (SymPy 1.14's ``simplify`` can fail on expressions holding several Sums:
+    its ``sum_simplify`` raises StopIteration.) Returns ``(expr, mapping)``.
+    """
+    sums = sorted(expr.atoms(Sum), key=sp.default_sort_key)
+    mapping = {s: sp.Symbol(f"S[{sp.sstr(s.function)}]", real=True) for s in sums}
+    return expr.xreplace(mapping), mapping
+
+
+def same_expression(a, b) -> bool:
+    """True if SymPy can show a - b = 0 once sums are split and named (False means: not shown)."""
+    difference, _ = sums_as_symbols(split_sums(sp.expand(a - b)))
+    return sp.simplify(difference) == 0
+
+
+def derive_tau():
+    """τᵗ⁺¹ from ∂Q/∂τ = 0: the average responsibility of component 1."""
+    return _derive(q_parts()["tau"], V.tau)
+
+
+def derive_mean(k: int):
+    """μ_kᵗ⁺¹ from ∂Q/∂μ_k = 0: the responsibility-weighted average of the points."""
+    return _derive(q_parts()[f"component {k}"], _mu(k), use_T2=False)
+
+
+def derive_variance(k: int):
+    """Σ_kᵗ⁺¹ (one dimension) from ∂Q/∂Σ_k = 0, written with the mean symbol μ_k.
+
+    The solution holds for any μ_k; the M-step evaluates it at the new mean
+    μ_kᵗ⁺¹, which is where ∂Q/∂μ_k = 0 too. ``"centred"`` is the same result
+    in the familiar form Σ_i T_k[i] (x_i - μ_k)² / Σ_i T_k[i].
+    """
+    out = _derive(q_parts()[f"component {k}"], _Sigma(k), use_T2=False)
+    T = _T(k)[V.i]
+    out["centred"] = total(T * (V.x[V.i] - _mu(k)) ** 2) / total(T)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Matrices: the pitfall, and a derivation that is right
+# ---------------------------------------------------------------------------
+
+
+def logdet_matrixsymbol_derivative(n: int = 2):
+    """What SymPy returns for ∂ log det S / ∂S with a MatrixSymbol S (SymPy 1.14: 0, which is wrong)."""
+    S = sp.MatrixSymbol("S", n, n)
+    return sp.log(sp.Determinant(S)).diff(S)
+
+
+def logdet_explicit_gradient():
+    """∂ log det S / ∂S for an explicit 2×2 matrix with four free entries: equals (S⁻¹)ᵀ."""
+    a, b, c, d = sp.symbols("a b c d", real=True)
+    S = sp.Matrix([[a, b], [c, d]])
+    grad = sp.Matrix(2, 2, lambda r, q: sp.diff(sp.log(S.det()), S[r, q]))
+    return S, sp.simplify(grad)
+
+
+def trace_identity_2x2():
+    """vᵀ Σ⁻¹ v - tr(Σ⁻¹ v vᵀ) for a symbolic 2-vector v and symmetric 2×2 Σ (simplifies to 0).
+
+    Summed with weights over the points, it turns Σ_i T_i (x_i - μ)ᵀ Σ⁻¹ (x_i - μ)
+    into tr(Σ⁻¹ S) with the weighted scatter S = Σ_i T_i (x_i - μ)(x_i - μ)ᵀ.
+    """
+    v1, v2, b = sp.symbols("v1 v2 b", real=True)
+    a, c = sp.symbols("a c", positive=True)
+    Sigma = sp.Matrix([[a, b], [b, c]])
+    v = sp.Matrix([v1, v2])
+    return sp.simplify((v.T * Sigma.inv() * v)[0, 0] - (Sigma.inv() * v * v.T).trace())
+
+
+def _sigma_2x2_symbols():
+    Nk = sp.Symbol("N_k", positive=True)
+    S11, S22 = sp.symbols("S11 S22", positive=True)
+    S12 = sp.Symbol("S12", real=True)
+    return Nk, sp.Matrix([[S11, S12], [S12, S22]])
+
+
+def derive_sigma_2x2():
+    """Σ_k for a 2-D component, derived through the precision Λ = Σ⁻¹ = [[p, q], [q, r]].
+
+    Q's Σ_k part is -(N_k / 2) log det Σ - ½ tr(Σ⁻¹ S) (by :func:`trace_identity_2x2`),
+    with N_k = Σ_i T_k[i] and S = [[S11, S12], [S12, S22]] the weighted scatter
+    around the new mean. In terms of Λ it is (N_k / 2) log det Λ - ½ tr(Λ S);
+    setting its three partial derivatives to 0 gives Λ = N_k S⁻¹, so Σ = S / N_k.
+    (Solving in the entries of Σ directly makes SymPy 1.14 return a wrong
+    branch: see :func:`sigma_2x2_direct_solve`.)
+    """
+    Nk, S = _sigma_2x2_symbols()
+    p, r = sp.symbols("p r", positive=True)
+    q = sp.Symbol("q", real=True)
+    Lam = sp.Matrix([[p, q], [q, r]])
+    q_lambda = Nk / 2 * sp.log(Lam.det()) - (Lam * S).trace() / 2
+    equations = [sp.diff(q_lambda, e) for e in (p, q, r)]
+    (solution,) = sp.solve(equations, [p, q, r], dict=True)
+    Sigma = sp.simplify(Lam.subs(solution).inv())
+    return {
+        "q_precision": q_lambda,
+        "equations": equations,
+        "precision": Lam.subs(solution),
+        "Sigma": Sigma,
+        "N_k": Nk,
+        "S": S,
+    }
+
+
+def sigma_2x2_direct_solve():
+    """SymPy's ``solve`` of ∂Q/∂(a, b, c) = 0 with Σ = [[a, b], [b, c]] written directly.
+
+    In SymPy 1.14 the answer for b is (S12 + |S12|) / (2 N_k): right when
+    S12 ≥ 0 and wrong (0) when S12 < 0. Kept to show why every symbolic
+    result is checked with numbers.
+    """
+    Nk, S = _sigma_2x2_symbols()
+    a, b, c = sp.symbols("a b c", real=True)
+    Sigma = sp.Matrix([[a, b], [b, c]])
+    q_sigma = -Nk / 2 * sp.log(Sigma.det()) - (Sigma.inv() * S).trace() / 2
+    equations = [sp.simplify(sp.diff(q_sigma, e)) for e in (a, b, c)]
+    return sp.solve(equations, [a, b, c], dict=True), (a, b, c), Nk, S
+
+
+# ---------------------------------------------------------------------------
+# Numbers from expressions
+# ---------------------------------------------------------------------------
+
+
+def evaluate(expr, x, T1, **params) -> float:
+    """The value of an expression in the shared vocabulary, on data.
+
+    ``x`` and ``T1`` are arrays of length N (``T2`` is 1 - T1); ``params`` give
+    numbers for the scalar symbols by name (``tau=0.3, mu1=...``). Each Σ over
+    i is evaluated as a numpy sum of its lambdified summand.
+    """
+    x = np.asarray(x, dtype=float)
+    T1 = np.asarray(T1, dtype=float)
+    xi, t1, t2 = sp.symbols("x_i T1_i T2_i", real=True)
+    indexed = {V.x[V.i]: xi, V.T1[V.i]: t1, V.T2[V.i]: t2}
+    scalars = {getattr(V, name): sp.Float(value, 17) for name, value in params.items()}
+    scalars[V.N] = sp.Integer(len(x))
+    expr = expr.xreplace(scalars)
+    while True:  # innermost sums first: a sum's summand may hold another sum (a mean inside a variance)
+        innermost = [s for s in expr.atoms(Sum) if not s.function.has(Sum)]
+        if not innermost:
+            break
+        values = {}
+        for s in innermost:
+            summand = s.function.xreplace(indexed)
+            stray = summand.free_symbols - {xi, t1, t2}
+            if stray:
+                raise ValueError(f"no value given for {', '.join(sorted(map(str, stray)))}")
+            f = sp.lambdify((xi, t1, t2), summand, "numpy")
+            values[s] = sp.Float(float(np.sum(np.broadcast_to(f(x, T1, 1.0 - T1), x.shape))), 17)
+        expr = expr.xreplace(values)
+    out = expr
+    stray = out.free_symbols
+    if stray:
+        raise ValueError(f"no value given for {', '.join(sorted(map(str, stray)))}")
+    return float(out)

@@ -8,16 +8,26 @@ before every widget in the notebooks.
   (assign or update) at a time.
 * :func:`soft_assignment_slider`, :func:`draw_soft_assignment`: the stiffness
   β of soft k-means, from uniform weights to hard labels.
+* :func:`gmm_stepper`, :func:`draw_gmm_step`: a Gaussian mixture fit, one
+  E-step or M-step at a time, with the log-likelihood trace kept in step.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import kmeans, soft
-from .plotting import PALETTE, mix_colors, plot_clusters
+from . import gmm, kmeans, soft
+from .plotting import PALETTE, mix_colors, plot_clusters, plot_gaussian_mixture
 
-__all__ = ["draw_kmeans_step", "draw_soft_assignment", "kmeans_stepper", "soft_assignment_slider"]
+__all__ = [
+    "draw_gmm_step",
+    "draw_kmeans_step",
+    "draw_soft_assignment",
+    "gmm_step_state",
+    "gmm_stepper",
+    "kmeans_stepper",
+    "soft_assignment_slider",
+]
 
 
 def kmeans_step_state(history: dict, step: int):
@@ -121,6 +131,73 @@ def soft_assignment_slider(X, centers, *, beta_range=(1e-3, 1e2), figsize=(7, 5)
             out.clear_output(wait=True)
             fig, ax = plt.subplots(figsize=figsize)
             draw_soft_assignment(ax, X, centers, slider.value)
+            plt.show()
+
+    slider.observe(show, names="value")
+    show()
+    return widgets.VBox([slider, out])
+
+
+def gmm_step_state(history: dict, step: int):
+    """What half-step ``step`` of a mixture fit shows: (params drawn, params for the colours or None, t, caption).
+
+    ``history`` comes from ``gmm.fit(..., record_params=True)``. Step 0 is the
+    start θ⁰; step 2t-1 is the E-step of iteration t (responsibilities from
+    θᵗ⁻¹ colour the points); step 2t is its M-step (the ellipses move to θᵗ,
+    the colours are still the responsibilities they were fitted to).
+    """
+    params = history.get("params")
+    if params is None:
+        raise ValueError("the fit has no parameter history: call gmm.fit(..., record_params=True)")
+    n_iter = len(params) - 1
+    if not 0 <= step <= 2 * n_iter:
+        raise ValueError(f"step must be between 0 and {2 * n_iter}; got {step}")
+    if step == 0:
+        return params[0], None, 0, "start θ⁰"
+    t = (step + 1) // 2
+    if step % 2 == 1:
+        return params[t - 1], params[t - 1], t - 1, f"iteration {t}, E-step: responsibilities from θ{_sup(t - 1)}"
+    return params[t], params[t - 1], t, f"iteration {t}, M-step: θ{_sup(t)} from those responsibilities"
+
+
+def _sup(t: int) -> str:
+    return str(t).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+
+
+def draw_gmm_step(axes, X, history: dict, step: int, covariance_type: str = "full"):
+    """Draw half-step ``step`` on two axes (data and ellipses; log-likelihood trace); returns the resp used."""
+    ax_data, ax_trace = axes
+    X = np.asarray(X, dtype=float)
+    shown, colour_params, t, caption = gmm_step_state(history, step)
+    resp = None
+    if colour_params is not None:
+        resp, _ = gmm.e_step(X, *colour_params, covariance_type=covariance_type)
+    ax_data.clear()
+    plot_gaussian_mixture(ax_data, X, *shown, covariance_type=covariance_type, resp=resp)
+    ax_data.set_title(caption, fontsize=12)
+    ll = np.asarray(history["log_likelihood"])
+    ax_trace.clear()
+    ax_trace.plot(np.arange(len(ll)), ll, "o-", color="0.6", ms=3)
+    ax_trace.plot([t], [ll[t]], "o", color=PALETTE[3], ms=10)
+    ax_trace.set(xlabel="iteration t", ylabel="log p(x | θᵗ)")
+    ax_trace.set_title(f"log-likelihood at θ{_sup(t)}: {ll[t]:.2f}", fontsize=12)
+    return resp
+
+
+def gmm_stepper(X, history: dict, covariance_type: str = "full", *, figsize=(13, 5)):
+    """A slider over the E- and M-half-steps of a mixture fit made with ``record_params=True``."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    n_iter = len(history["params"]) - 1
+    slider = widgets.IntSlider(value=0, min=0, max=2 * n_iter, description="half-step")
+    out = widgets.Output()
+
+    def show(change=None):
+        with out:
+            out.clear_output(wait=True)
+            fig, axes = plt.subplots(1, 2, figsize=figsize, width_ratios=[3, 2])
+            draw_gmm_step(axes, X, history, slider.value, covariance_type)
             plt.show()
 
     slider.observe(show, names="value")

@@ -117,7 +117,7 @@ def test_collapse_names_component_count_and_remedy():
     resp = np.zeros((20, 2))
     resp[:, 0] = 1.0
     resp[7] = [0.0, 1.0]
-    with pytest.raises(gmm.CollapseError, match=r"component 1 collapsed: its covariance is singular") as info:
+    with pytest.raises(gmm.CollapseError, match=r"component 1 collapsed: its variance in feature 0 is 0") as info:
         gmm.m_step(X, resp)
     assert "effective count N_k = 1" in str(info.value) and "reg_covar" in str(info.value)
     # the floor fixes it
@@ -158,3 +158,24 @@ def test_collapse_during_fit_is_reported_not_nan():
 def test_bad_kmeans_arguments(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_numerically_singular_covariance_is_a_collapse_not_garbage():
+    """Old Faithful's waiting times are whole minutes: a component started on one point is pulled
+    onto the 10 eruptions with waiting = 79, a line. Its first covariance has an eigenvalue of about
+    1e-219: positive, so Cholesky succeeds, but every density computed from it is meaningless."""
+    from emkit import datasets
+
+    X = datasets.old_faithful()
+    base = gmm.fit(X, 1)
+    trap = ([0.5, 0.5], np.vstack([base.means, X[:1]]), np.stack([base.covariances[0], 1e-3 * np.eye(2)]))
+    with pytest.raises(gmm.CollapseError, match=r"component 1 collapsed: its variance in feature 1 is .* zero at"):
+        gmm.fit(X, 2, init=trap, reg_covar=0.0)
+
+
+def test_badly_scaled_features_are_not_mistaken_for_a_collapse():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 2)) * [1e-8, 1e8]  # scales 16 orders of magnitude apart
+    X[:100] += [3e-8, 3e8]
+    result = gmm.fit(X, 2, seed=0, reg_covar=0.0)
+    assert np.isfinite(result.log_likelihood)

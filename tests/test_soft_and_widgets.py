@@ -89,3 +89,28 @@ def test_viewers_build_and_respond_to_the_slider():
     w = widgets.draw_soft_assignment(ax, X, fit.centers, 50.0)
     np.testing.assert_allclose(w.sum(axis=1), 1.0)
     plt.close("all")
+
+
+def test_gmm_step_states_and_drawing_follow_the_fit():
+    from emkit import datasets, gmm
+
+    X = datasets.old_faithful()
+    fit = gmm.fit(X, 2, init="random", seed=0, max_iter=5, tol=0, record_params=True)
+    h = fit.history
+    shown, colours, t, caption = widgets.gmm_step_state(h, 0)
+    assert colours is None and t == 0 and shown is h["params"][0]
+    shown, colours, t, caption = widgets.gmm_step_state(h, 3)  # E-step of iteration 2
+    assert shown is h["params"][1] and colours is h["params"][1] and t == 1 and "E-step" in caption
+    shown, colours, t, caption = widgets.gmm_step_state(h, 4)  # M-step of iteration 2
+    assert shown is h["params"][2] and colours is h["params"][1] and t == 2 and "M-step" in caption
+    fig, axes = plt.subplots(1, 2)
+    resp = widgets.draw_gmm_step(axes, X, h, 4)
+    expected, _ = gmm.e_step(X, *h["params"][1])
+    np.testing.assert_allclose(resp, expected)
+    assert f"{h['log_likelihood'][2]:.2f}" in axes[1].get_title()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="record_params=True"):
+        widgets.gmm_step_state({"log_likelihood": [0.0]}, 0)
+    box = widgets.gmm_stepper(X, h)
+    box.children[0].value = 3
+    plt.close("all")

@@ -40,3 +40,135 @@ def test_conditional_normal_matches_emkit_missing_and_monte_carlo():
     sample = rng.multivariate_normal([1.0, -1.0], S, size=200_000)
     slope = np.polyfit(sample[:, 0], sample[:, 1], 1)[0]
     assert slope == pytest.approx(0.9 / 2.0, abs=0.01)
+
+
+# --- the two-component mixture, derived by SymPy, checked with numbers -----------------------
+
+from emkit import datasets, gmm  # noqa: E402
+from emkit.symbolic import V  # noqa: E402
+
+
+def one_d_problems():
+    rng = np.random.default_rng(5)
+    yield "random", rng.normal(size=40) * 2 + 1, rng.uniform(0.05, 0.95, size=40)
+    X = datasets.old_faithful()
+    for col in range(2):
+        x = X[:, col]
+        # responsibilities from a two-component fit of that column: realistic, not uniform
+        fit = gmm.fit(x[:, None], 2, seed=0)
+        yield f"old faithful column {col}", x, fit.responsibilities[:, 0]
+
+
+@pytest.mark.parametrize("name, x, T1", list(one_d_problems()), ids=lambda v: v if isinstance(v, str) else "")
+def test_derived_updates_equal_emkit_m_step(name, x, T1):
+    resp = np.column_stack([T1, 1 - T1])
+    weights, means, covs = gmm.m_step(x[:, None], resp)
+    tau = symbolic.evaluate(symbolic.derive_tau()["solution"], x, T1)
+    assert tau == pytest.approx(weights[0], rel=1e-12)
+    for k in (1, 2):
+        mu = symbolic.evaluate(symbolic.derive_mean(k)["solution"], x, T1)
+        assert mu == pytest.approx(means[k - 1, 0], rel=1e-12)
+        var_expr = symbolic.derive_variance(k)["solution"]
+        var = symbolic.evaluate(var_expr, x, T1, **{f"mu{k}": mu})
+        assert var == pytest.approx(covs[k - 1, 0, 0], rel=1e-9)
+
+
+@pytest.mark.parametrize("name, x, T1", list(one_d_problems()), ids=lambda v: v if isinstance(v, str) else "")
+def test_symbolic_q_matches_emkit_q_function(name, x, T1):
+    theta = {"tau": 0.3, "mu1": float(np.min(x)), "mu2": float(np.max(x)), "Sigma1": 1.5, "Sigma2": 0.7}
+    q = symbolic.evaluate(symbolic.q_function(), x, T1, **theta)
+    ref = gmm.q_function(
+        x[:, None], np.column_stack([T1, 1 - T1]), [0.3, 0.7], [[theta["mu1"]], [theta["mu2"]]], [[[1.5]], [[0.7]]]
+    )
+    assert q == pytest.approx(ref, rel=1e-12)
+    parts = sum(symbolic.evaluate(p, x, T1, **theta) for p in symbolic.q_parts().values())
+    assert parts == pytest.approx(ref, rel=1e-12)
+
+
+def test_q_is_the_complete_likelihood_with_indicators_replaced_by_responsibilities():
+    # (.subs does not reach inside a Sum for terms holding its index i; xreplace does)
+    linear = symbolic.complete_log_likelihood().xreplace({V.Z1[V.i]: V.T1[V.i]})
+    q = symbolic.q_function().xreplace({V.T2[V.i]: 1 - V.T1[V.i]})
+    assert symbolic.same_expression(linear, q)
+    assert not symbolic.same_expression(linear, q + symbolic.total(V.T1[V.i] * V.mu1))
+
+
+def test_responsibility_formula_matches_the_e_step():
+    x = np.linspace(-3, 5, 30)
+    old = {V.tau_t: 0.4, V.mu1_t: -1.0, V.mu2_t: 2.0, V.Sigma1_t: 0.5, V.Sigma2_t: 2.0}
+    f = sp.lambdify(sp.Symbol("xi"), symbolic.responsibility_t().subs(old).subs(V.x[V.i], sp.Symbol("xi")), "numpy")
+    resp, _ = gmm.e_step(x[:, None], [0.4, 0.6], [[-1.0], [2.0]], [[[0.5]], [[2.0]]])
+    np.testing.assert_allclose(f(x), resp[:, 0], rtol=1e-12)
+
+
+def test_second_derivatives_are_negative_at_the_solutions():
+    rng = np.random.default_rng(6)
+    x, T1 = rng.normal(size=25), rng.uniform(0.1, 0.9, size=25)
+    for derivation, params in [
+        (symbolic.derive_tau(), {}),
+        (symbolic.derive_mean(1), {"Sigma1": 0.8}),
+        (symbolic.derive_variance(1), {"mu1": 0.2}),
+    ]:
+        at_solution = derivation["second_derivative_at_solution"]
+        _, mapping = symbolic.sums_as_symbols(derivation["second_derivative"])
+        values = {sym: symbolic.evaluate(s, x, T1) for s, sym in mapping.items()}
+        values[V.N] = len(x)
+        scalars = {getattr(V, k): v for k, v in params.items()}
+        assert float(at_solution.xreplace(values).xreplace(scalars)) < 0
+
+
+def weighted_scatter(X, r, mean):
+    d = X - mean
+    return (r[:, None] * d).T @ d
+
+
+@pytest.mark.parametrize("data", ["random", "old faithful"])
+def test_sigma_2x2_derivation_equals_m_step(data):
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(60, 2)) @ [[1.0, 0.0], [-0.8, 0.5]] if data == "random" else datasets.old_faithful()
+    resp = rng.dirichlet([1.0, 1.0], size=len(X))
+    _, means, covs = gmm.m_step(X, resp)
+    derived = symbolic.derive_sigma_2x2()
+    Nk, S = derived["N_k"], derived["S"]
+    for k in range(2):
+        scatter = weighted_scatter(X, resp[:, k], means[k])
+        values = {Nk: resp[:, k].sum(), S[0, 0]: scatter[0, 0], S[0, 1]: scatter[0, 1], S[1, 1]: scatter[1, 1]}
+        Sigma = np.array(derived["Sigma"].subs(values), dtype=float)
+        np.testing.assert_allclose(Sigma, covs[k], rtol=1e-10)
+        assert scatter[0, 1] < 0 or data == "old faithful"  # the random case has negative S12
+
+
+def test_trace_identity_and_logdet_gradient_numerically():
+    assert symbolic.trace_identity_2x2() == 0
+    rng = np.random.default_rng(8)
+    A = rng.normal(size=(2, 2))
+    M = A @ A.T + np.eye(2)
+    v = rng.normal(size=2)
+    assert v @ np.linalg.solve(M, v) == pytest.approx(np.trace(np.linalg.solve(M, np.outer(v, v))))
+    S_sym, grad = symbolic.logdet_explicit_gradient()
+    values = dict(zip(list(S_sym), M.ravel(), strict=True))
+    np.testing.assert_allclose(np.array(grad.subs(values), dtype=float), np.linalg.inv(M).T, rtol=1e-12)
+    # the finite-difference truth that a MatrixSymbol derivative of 0 gets wrong
+    h, fd = 1e-6, np.zeros((2, 2))
+    for r in range(2):
+        for c in range(2):
+            E = np.zeros((2, 2))
+            E[r, c] = h
+            fd[r, c] = (np.linalg.slogdet(M + E)[1] - np.linalg.slogdet(M - E)[1]) / (2 * h)
+    np.testing.assert_allclose(fd, np.linalg.inv(M).T, atol=1e-8)
+    assert np.abs(fd).max() > 0.1
+
+
+def test_evaluate_reports_missing_values():
+    with pytest.raises(ValueError, match="no value given for mu1"):
+        symbolic.evaluate(symbolic.derive_variance(1)["solution"], [1.0, 2.0], [0.5, 0.5])
+
+
+def test_evaluate_handles_a_sum_inside_a_sum():
+    rng = np.random.default_rng(10)
+    x, T1 = rng.normal(size=9), rng.uniform(size=9)
+    i = V.i
+    mean = symbolic.total(V.T1[i] * V.x[i]) / symbolic.total(V.T1[i])
+    expr = symbolic.total((V.x[i] - mean) ** 2) / V.N
+    ref_mean = np.sum(T1 * x) / np.sum(T1)
+    assert symbolic.evaluate(expr, x, T1) == pytest.approx(np.mean((x - ref_mean) ** 2), rel=1e-12)
