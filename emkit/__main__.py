@@ -19,10 +19,21 @@ def main(argv: list[str] | None = None) -> int:
     p_student.add_argument("--no-execute", action="store_true", help="do not run the generated notebooks")
     p_execute = sub.add_parser("execute", help="re-run notebooks in place and store their outputs")
     p_execute.add_argument("notebooks", nargs="+")
+    p_grade = sub.add_parser("grade", help="grade submitted notebooks into a report")
+    p_grade.add_argument("submissions", nargs="+", help="submitted notebooks (never modified)")
+    p_grade.add_argument("--report", required=True, help="CSV report: one row per student and question")
+    p_grade.add_argument("--json", help="also write a JSON report here")
+    p_grade.add_argument("--timeout", type=float, default=120.0, help="seconds per notebook (default 120)")
+    p_grade.add_argument("--jobs", type=int, default=None, help="notebooks graded at once (default: cores, max 4)")
     args = parser.parse_args(argv)
 
     from . import notebook_tools
 
+    if args.command == "grade":
+        from . import grading
+
+        grading.grade(args.submissions, args.report, json_report=args.json, timeout=args.timeout, jobs=args.jobs)
+        return 0
     if args.command == "student":
         for path in notebook_tools.student(args.sources, args.output, run=not args.no_execute):
             print(f"wrote {path}", flush=True)

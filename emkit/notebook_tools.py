@@ -79,7 +79,7 @@ def student_cell_source(source: str, label: str = "Exercise") -> str:
     return _replace_blocks(source, BEGIN, END, stub)
 
 
-def make_student(nb):
+def make_student(nb, source_name: str | None = None):
     """Turn a solution notebook (an ``nbformat`` node) into the student version, in place.
 
     * A code cell tagged ``solution``: every ``### BEGIN SOLUTION`` ...
@@ -111,7 +111,7 @@ def make_student(nb):
             cell.outputs, cell.execution_count = [], None
         cells.append(cell)
     nb.cells = cells
-    nb.metadata["emkit"] = {"student_version": True}
+    nb.metadata["emkit"] = {"student_version": True, "source": source_name}
     return nb
 
 
@@ -123,7 +123,7 @@ def student(sources, out_dir: str | Path, *, run: bool = True) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for src in map(Path, sources):
-        nb = make_student(nbformat.read(src, as_version=4))
+        nb = make_student(nbformat.read(src, as_version=4), src.stem)
         dst = out_dir / src.name
         if dst.resolve() == src.resolve():
             raise ValueError(f"refusing to overwrite the solution notebook {src}")

@@ -35,7 +35,7 @@ def solution_lines(nb) -> set[str]:
 @pytest.mark.parametrize("source", SOLUTIONS, ids=lambda p: p.name)
 def test_student_version_is_generated_and_up_to_date(source):
     solution = nbformat.read(source, as_version=4)
-    expected = notebook_tools.make_student(copy.deepcopy(solution))
+    expected = notebook_tools.make_student(copy.deepcopy(solution), source.stem)
     committed_path = ROOT / "notebooks" / "exercises" / source.name
     assert committed_path.exists(), f"run: python3 course.py execute (student version of {source.name} missing)"
     committed = nbformat.read(committed_path, as_version=4)
