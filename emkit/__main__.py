@@ -25,10 +25,23 @@ def main(argv: list[str] | None = None) -> int:
     p_grade.add_argument("--json", help="also write a JSON report here")
     p_grade.add_argument("--timeout", type=float, default=120.0, help="seconds per notebook (default 120)")
     p_grade.add_argument("--jobs", type=int, default=None, help="notebooks graded at once (default: cores, max 4)")
+    p_slides = sub.add_parser("slides", help="build a reveal.js slide deck per notebook")
+    p_slides.add_argument("notebooks", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
+    p_slides.add_argument("-o", "--output", default="build/slides", help="folder for the decks (default build/slides)")
+    p_slides.add_argument("--offline", action="store_true", help="install reveal.js and MathJax locally (npm)")
     args = parser.parse_args(argv)
 
     from . import notebook_tools
 
+    if args.command == "slides":
+        from pathlib import Path
+
+        from . import slides
+
+        notebooks = args.notebooks or sorted(Path("notebooks").glob("*.ipynb"))
+        for path in slides.build(notebooks, args.output, offline=args.offline):
+            print(f"wrote {path}", flush=True)
+        return 0
     if args.command == "grade":
         from . import grading
 
