@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
-LINT_PATHS = ["emkit", "tests", "notebooks", "course.py"]
+LINT_PATHS = ["emkit", "tests", "notebooks", "benchmarks", "course.py"]
 
 
 def run(*cmd: str | Path) -> None:

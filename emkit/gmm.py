@@ -121,37 +121,85 @@ def _is_cholesky_ok(S_DD) -> bool:
     return True
 
 
-def _mahalanobis_sq(X_ND, means_KD, prec_chol, covariance_type) -> np.ndarray:
-    """(x_i - μ_k)ᵀ Σ_k⁻¹ (x_i - μ_k) for every point and component: shape (N, K).
+BLOCK_FLOATS = 1 << 17  # a row block's temporaries stay around 1 MiB: they live in cache
 
-    Both X and the means are first shifted by the mean of the means, so data
-    far from the origin (e.g. shifted by 1e6) lose no accuracy.
-    """
-    N, D = X_ND.shape
-    K = means_KD.shape[0]
+
+def _row_blocks(N: int, width: int):
+    """Slices of rows such that a block of ``width`` floats per row stays in cache."""
+    rows = max(64, BLOCK_FLOATS // max(width, 1))
+    for start in range(0, N, rows):
+        yield slice(start, min(N, start + rows))
+
+
+def _block_width(covariance_type, K: int, D: int) -> int:
+    """Floats per row in a block's largest temporaries: K·D for full and tied, K + D otherwise."""
+    return K * D if covariance_type in ("full", "tied") else K + D
+
+
+def _prepare_mahalanobis(means_KD, prec_chol, covariance_type):
+    """What every row block needs: the shift, and the precision factors laid out for one matrix product."""
+    K, D = means_KD.shape
     shift_D = means_KD.mean(axis=0)
-    Xs_ND = X_ND - shift_D
     ms_KD = means_KD - shift_D
+    if covariance_type == "full":  # y_ik = (x_i - μ_k)ᵀ P_k  for all k at once: x_iᵀ [P_1 ... P_K] - [μ_1ᵀP_1 ...]
+        P_D_KD = prec_chol.transpose(1, 0, 2).reshape(D, K * D)
+        b_KD = np.einsum("kd,kde->ke", ms_KD, prec_chol).reshape(K * D)
+        return shift_D, ("full", P_D_KD, b_KD, K, D)
+    if covariance_type == "tied":
+        return shift_D, ("tied", prec_chol, ms_KD @ prec_chol, K, D)
+    # diag / spherical: Σ_d p²_kd (x_d - μ_kd)² = (x²)·p²_k - 2 x·(p²_k μ_k) + Σ_d p²_kd μ²_kd
+    p2_KD = np.broadcast_to((prec_chol**2).reshape(K, -1), (K, D))
+    return shift_D, ("diag", p2_KD.T.copy(), (-2.0 * p2_KD * ms_KD).T.copy(), (p2_KD * ms_KD**2).sum(axis=1))
+
+
+def _mahalanobis_block(Xs_BD, prepared) -> np.ndarray:
+    kind = prepared[0]
+    if kind == "full":
+        _, P_D_KD, b_KD, K, D = prepared
+        Y_B_KD = Xs_BD @ P_D_KD
+        Y_B_KD -= b_KD
+        Y_B_KD *= Y_B_KD
+        return Y_B_KD.reshape(len(Xs_BD), K, D).sum(axis=2)
+    if kind == "tied":
+        _, P_DD, yb_KD, K, D = prepared
+        Y_B1D = (Xs_BD @ P_DD)[:, None, :] - yb_KD[None]
+        return np.einsum("bkd,bkd->bk", Y_B1D, Y_B1D)
+    _, p2_DK, lin_DK, const_K = prepared
+    return (Xs_BD * Xs_BD) @ p2_DK + Xs_BD @ lin_DK + const_K
+
+
+def _mahalanobis_sq(X_ND, means_KD, prec_chol, covariance_type) -> np.ndarray:
+    """(x_i - μ_k)ᵀ Σ_k⁻¹ (x_i - μ_k) = ‖(x_i - μ_k)ᵀ P_k‖² for every point and component: (N, K).
+
+    Organised for speed, same formula: X and the means are first shifted by
+    the mean of the means (so data far from the origin lose no accuracy); rows
+    are taken in cache-sized blocks; within a block one matrix product gives
+    (x_i - μ_k)ᵀ P_k for every k (full), or the expanded square
+    Σ_d p²_kd x²_id - 2 p²_kd μ_kd x_id + p²_kd μ²_kd (diag, spherical).
+    """
+    N = X_ND.shape[0]
+    K = means_KD.shape[0]
+    shift_D, prepared = _prepare_mahalanobis(means_KD, prec_chol, covariance_type)
     maha_NK = np.empty((N, K))
-    for k in range(K):  # a loop over components, never over data points
-        diff_ND = Xs_ND - ms_KD[k]
-        if covariance_type == "full":
-            y_ND = diff_ND @ prec_chol[k]
-        elif covariance_type == "tied":
-            y_ND = diff_ND @ prec_chol
-        else:  # diag (P_k has shape D) or spherical (P_k is a scalar)
-            y_ND = diff_ND * prec_chol[k]
-        maha_NK[:, k] = np.einsum("nd,nd->n", y_ND, y_ND)
+    for rows in _row_blocks(N, _block_width(covariance_type, K, X_ND.shape[1])):
+        maha_NK[rows] = _mahalanobis_block(X_ND[rows] - shift_D, prepared)
     return maha_NK
 
 
-def _log_gaussian_density(X_ND, means_KD, covariances, covariance_type) -> np.ndarray:
+def _log_constants(weights_K, covariances, covariance_type, D):
+    """log π_k - ½ (D log 2π + log det Σ_k), and the precision factors."""
     prec_chol, log_det_cov = precision_cholesky(covariances, covariance_type)
-    D = X_ND.shape[1]
     if covariance_type == "spherical":
         log_det_cov = D * log_det_cov  # det(σ² I) = σ^(2D)
-    maha_NK = _mahalanobis_sq(X_ND, means_KD, prec_chol, covariance_type)
-    return -0.5 * (D * LOG_2PI + log_det_cov + maha_NK)
+    with np.errstate(divide="ignore"):  # a zero weight gives log 0 = -inf: allowed
+        log_weights_K = np.log(weights_K)
+    return log_weights_K - 0.5 * (D * LOG_2PI + log_det_cov), prec_chol
+
+
+def _log_gaussian_density(X_ND, means_KD, covariances, covariance_type) -> np.ndarray:
+    D = X_ND.shape[1]
+    const_K, prec_chol = _log_constants(np.ones(len(means_KD)), covariances, covariance_type, D)
+    return const_K - 0.5 * _mahalanobis_sq(X_ND, means_KD, prec_chol, covariance_type)
 
 
 def log_gaussian_density(X, means, covariances, covariance_type: str = "full") -> np.ndarray:
@@ -198,9 +246,30 @@ def log_joint(X, weights, means, covariances, covariance_type: str = "full") -> 
 
 
 def _e_step(X_ND, weights_K, means_KD, covariances, covariance_type):
-    log_joint_NK = _log_joint(X_ND, weights_K, means_KD, covariances, covariance_type)
-    log_px_N = logsumexp(log_joint_NK, axis=1)
-    resp_NK = np.exp(log_joint_NK - log_px_N[:, None])
+    """Responsibilities and log-likelihood, a cache-sized block of rows at a time.
+
+    For each block: a_ik = log π_k + log N(x_i | μ_k, Σ_k); m_i = max_k a_ik;
+    e_ik = exp(a_ik - m_i); log p(x_i) = m_i + log Σ_k e_ik; r_ik = e_ik / Σ_k e_ik.
+    One exponential per entry (the division reuses it), done while the block
+    is in cache.
+    """
+    N, D = X_ND.shape
+    K = means_KD.shape[0]
+    const_K, prec_chol = _log_constants(weights_K, covariances, covariance_type, D)
+    shift_D, prepared = _prepare_mahalanobis(means_KD, prec_chol, covariance_type)
+    resp_NK = np.empty((N, K))
+    log_px_N = np.empty(N)
+    for rows in _row_blocks(N, _block_width(covariance_type, K, D)):
+        a_BK = _mahalanobis_block(X_ND[rows] - shift_D, prepared)
+        a_BK *= -0.5
+        a_BK += const_K
+        m_B1 = a_BK.max(axis=1, keepdims=True)
+        a_BK -= m_B1
+        np.exp(a_BK, out=a_BK)
+        s_B1 = a_BK.sum(axis=1, keepdims=True)
+        a_BK /= s_B1
+        resp_NK[rows] = a_BK
+        log_px_N[rows] = m_B1[:, 0] + np.log(s_B1[:, 0])
     return resp_NK, float(log_px_N.sum())
 
 
@@ -272,6 +341,111 @@ def update_means(X_ND, resp_NK) -> np.ndarray:
     return (resp_NK.T @ X_ND) / resp_NK.sum(axis=0)[:, None]
 
 
+MOMENT_DIGITS_LOST = 1e4  # the moment form may lose up to log10(1e4) = 4 of 16 digits; beyond, sum exactly
+
+
+class _Prepared:
+    """The data as the M-step wants them, computed once per fit: centred, their square, their products.
+
+    ``Xc_ND`` = X - (mean of X); ``scale_D`` = the per-feature variance of X;
+    ``sq_ND`` = Xc² (for diag and spherical); ``features()`` = the products
+    x_d x_e for d ≤ e (for full covariances, only when F = D(D+1)/2 ≤ K, so
+    they take no more memory than one N×K array).
+    """
+
+    def __init__(self, X_ND, K: int):
+        self.center_D = X_ND.mean(axis=0)
+        self.Xc_ND = X_ND - self.center_D
+        self.N, self.D = X_ND.shape
+        self.scale_D = np.einsum("nd,nd->d", self.Xc_ND, self.Xc_ND) / self.N
+        self.K = K
+        self._sq = self._features = None
+
+    @property
+    def sq_ND(self):
+        if self._sq is None:
+            self._sq = self.Xc_ND * self.Xc_ND
+        return self._sq
+
+    def features(self):
+        """(features_NF, upper-triangle indices), or None when F = D(D+1)/2 > K."""
+        D = self.D
+        if D * (D + 1) // 2 > self.K:
+            return None
+        if self._features is None:
+            iu = np.triu_indices(D)
+            self._features = (self.Xc_ND[:, iu[0]] * self.Xc_ND[:, iu[1]], iu)
+        return self._features
+
+
+def _exact_scatter(Xc_ND, r_N, mean_D):
+    """Σ_i r_i (x_i - μ)(x_i - μ)ᵀ, centred on μ itself: exact however far μ is from 0."""
+    diff_ND = Xc_ND - mean_D
+    S_DD = (r_N[:, None] * diff_ND).T @ diff_ND
+    return 0.5 * (S_DD + S_DD.T)
+
+
+def _covariances(prep: _Prepared, resp_NK, Nk_K, means_c_KD, covariance_type, reg_covar):
+    """Σ_k from the responsibilities, the counts N_k and the new means (on centred data).
+
+    Fast path: the weighted second moment minus μμᵀ, from matrix products
+    (Rᵀ X² for diag and spherical; Rᵀ Φ with Φ_i = (x_id x_ie)_{d≤e} for full
+    when D is small, else Xᵀ(r_k ⊙ X) per component). That form can cancel digits when a component sits far
+    from the data's centre relative to its own width: it loses about
+    log10(1 + μ_kᵀ Σ_k⁻¹ μ_k) digits. Components where that exceeds
+    log10(MOMENT_DIGITS_LOST) are recomputed exactly, centred on μ_k.
+    """
+    K, D = means_c_KD.shape
+    Xc = prep.Xc_ND
+    if covariance_type in ("diag", "spherical"):
+        var_KD = (resp_NK.T @ prep.sq_ND) / Nk_K[:, None] - means_c_KD**2
+        risky = ((means_c_KD**2) > MOMENT_DIGITS_LOST * np.maximum(var_KD, 0.0)).any(axis=1)
+        for k in np.flatnonzero(risky):  # rare: exact, centred on μ_k
+            diff_ND = Xc - means_c_KD[k]
+            var_KD[k] = resp_NK[:, k] @ (diff_ND * diff_ND) / Nk_K[k]
+        if covariance_type == "diag":
+            return var_KD + reg_covar
+        return var_KD.mean(axis=1) + reg_covar
+    scatter_KDD = np.empty((K, D, D))
+    feats = prep.features()
+    exact = np.ones(K, dtype=bool)
+    if feats is not None:
+        features_NF, iu = feats
+        moments_KF = resp_NK.T @ features_NF
+        second_KDD = np.zeros((K, D, D))
+        second_KDD[:, iu[0], iu[1]] = moments_KF
+        second_KDD[:, iu[1], iu[0]] = moments_KF
+        S_KDD = second_KDD / Nk_K[:, None, None] - np.einsum("kd,ke->kde", means_c_KD, means_c_KD)
+        for k in range(K):  # a loop over components: the accuracy guard
+            try:
+                kappa = means_c_KD[k] @ np.linalg.solve(S_KDD[k], means_c_KD[k])
+            except np.linalg.LinAlgError:
+                continue
+            if 0.0 <= kappa <= MOMENT_DIGITS_LOST:
+                scatter_KDD[k] = S_KDD[k] * Nk_K[k]
+                exact[k] = False
+    else:  # larger D: the weighted second moment per component, Xcᵀ (r_k ⊙ Xc), one matrix product each
+        for k in range(K):  # a loop over components, never over data points
+            second_DD = (resp_NK[:, k, None] * Xc).T @ Xc
+            S_DD = second_DD / Nk_K[k] - np.outer(means_c_KD[k], means_c_KD[k])
+            try:
+                kappa = means_c_KD[k] @ np.linalg.solve(S_DD, means_c_KD[k])
+            except np.linalg.LinAlgError:
+                continue
+            if 0.0 <= kappa <= MOMENT_DIGITS_LOST:
+                scatter_KDD[k] = 0.5 * (S_DD + S_DD.T) * Nk_K[k]
+                exact[k] = False
+    for k in np.flatnonzero(exact):  # far from the centre for its width (or singular): sum exactly
+        scatter_KDD[k] = _exact_scatter(Xc, resp_NK[:, k], means_c_KD[k])
+    if covariance_type == "tied":
+        cov_DD = scatter_KDD.sum(axis=0) / prep.N
+        cov_DD.flat[:: D + 1] += reg_covar
+        return cov_DD
+    cov_KDD = scatter_KDD / Nk_K[:, None, None]
+    cov_KDD[:, np.arange(D), np.arange(D)] += reg_covar
+    return cov_KDD
+
+
 def update_covariances(X_ND, resp_NK, means_KD, covariance_type: str = "full", reg_covar: float = 0.0):
     """Σ_k = Σ_i r_ik (x_i - μ_k)(x_i - μ_k)ᵀ / N_k, plus ``reg_covar`` on the diagonal.
 
@@ -283,39 +457,19 @@ def update_covariances(X_ND, resp_NK, means_KD, covariance_type: str = "full", r
     * diag: only the diagonal, σ²_kd = Σ_i r_ik (x_id - μ_kd)² / N_k;
     * spherical: σ²_k = the mean over d of the diag variances.
 
-    The sums are taken over centred data (never as E[xxᵀ] - μμᵀ), which
-    stays accurate when the data sit far from the origin.
+    Computed on centred data: by one matrix product where that is accurate,
+    and by the sum centred on μ_k where it is not (see ``_covariances``).
     """
     X_ND = np.asarray(X_ND, dtype=np.float64)
     resp_NK = np.asarray(resp_NK, dtype=np.float64)
-    N, D = X_ND.shape
-    K = resp_NK.shape[1]
-    Nk_K = resp_NK.sum(axis=0)
-    if covariance_type in ("full", "tied"):
-        cov_KDD = np.empty((K, D, D))
-        for k in range(K):  # a loop over components, never over data points
-            diff_ND = X_ND - means_KD[k]
-            S_DD = (resp_NK[:, k, None] * diff_ND).T @ diff_ND
-            cov_KDD[k] = 0.5 * (S_DD + S_DD.T)  # exactly symmetric
-        if covariance_type == "tied":
-            cov_DD = cov_KDD.sum(axis=0) / N
-            cov_DD.flat[:: D + 1] += reg_covar
-            return cov_DD
-        cov_KDD /= Nk_K[:, None, None]
-        cov_KDD[:, np.arange(D), np.arange(D)] += reg_covar
-        return cov_KDD
-    var_KD = np.empty((K, D))
-    for k in range(K):
-        diff_ND = X_ND - means_KD[k]
-        var_KD[k] = resp_NK[:, k] @ (diff_ND * diff_ND)
-    var_KD /= Nk_K[:, None]
-    if covariance_type == "diag":
-        return var_KD + reg_covar
-    return var_KD.mean(axis=1) + reg_covar
+    means_KD = np.asarray(means_KD, dtype=np.float64)
+    prep = _Prepared(X_ND, resp_NK.shape[1])
+    return _covariances(prep, resp_NK, resp_NK.sum(axis=0), means_KD - prep.center_D, covariance_type, reg_covar)
 
 
-def _m_step(X_ND, resp_NK, covariance_type, reg_covar):
-    N, D = X_ND.shape
+def _m_step(X_ND, resp_NK, covariance_type, reg_covar, prep: _Prepared | None = None):
+    prep = prep or _Prepared(X_ND, resp_NK.shape[1])
+    N = prep.N
     Nk_K = resp_NK.sum(axis=0)
     tiny = 10 * np.finfo(float).eps * N
     empty = np.flatnonzero(Nk_K <= tiny)
@@ -327,13 +481,11 @@ def _m_step(X_ND, resp_NK, covariance_type, reg_covar):
             "another initialisation or seed, or restarts (n_init > 1)."
         )
     # Work on centred data: translation changes neither responsibilities nor covariances.
-    center_D = X_ND.mean(axis=0)
-    Xc_ND = X_ND - center_D
-    weights_K = update_weights(resp_NK)
-    means_c_KD = update_means(Xc_ND, resp_NK)
-    cov = update_covariances(Xc_ND, resp_NK, means_c_KD, covariance_type, reg_covar)
-    _check_collapse(cov, covariance_type, Nk_K, reg_covar, np.einsum("nd,nd->d", Xc_ND, Xc_ND) / N)
-    return weights_K, means_c_KD + center_D, cov
+    weights_K = Nk_K / N  # update_weights
+    means_c_KD = (resp_NK.T @ prep.Xc_ND) / Nk_K[:, None]  # update_means, on centred data
+    cov = _covariances(prep, resp_NK, Nk_K, means_c_KD, covariance_type, reg_covar)
+    _check_collapse(cov, covariance_type, Nk_K, reg_covar, prep.scale_D)
+    return weights_K, means_c_KD + prep.center_D, cov
 
 
 def _numerically_singular(S_DD, scale_D) -> str | None:
@@ -551,11 +703,13 @@ def fit(
     center_D = X_ND.mean(axis=0)
     X_ND = X_ND - center_D
 
+    prep = _Prepared(X_ND, K)  # centred once, with whatever the M-step reuses every iteration
+
     def e(theta):
         return _e_step(X_ND, *theta, covariance_type)
 
     def m(resp_NK):
-        return _m_step(X_ND, resp_NK, covariance_type, reg_covar)
+        return _m_step(X_ND, resp_NK, covariance_type, reg_covar, prep)
 
     best = None
     for _ in range(n_init):

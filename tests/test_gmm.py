@@ -354,3 +354,28 @@ def test_symmetric_start_is_a_fixed_point_that_is_not_a_maximum():
     nudged = (symmetric[0], symmetric[1] + [[-0.01], [0.01]], symmetric[2])
     freed = gmm.fit(x, 2, init=nudged, max_iter=500, tol=1e-10, reg_covar=0.0)
     assert freed.log_likelihood > stuck.log_likelihood + 10
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "tied"])
+def test_fast_m_step_stays_exact_for_a_tiny_far_component(covariance_type):
+    """The moment form (second moment minus μμᵀ) would lose ~10 digits here; the guard sums exactly."""
+    rng = np.random.default_rng(12)
+    broad = rng.normal(size=(3000, 2))
+    tiny = rng.normal(size=(60, 2)) * 1e-2 + [1e3, -1e3]  # |μ|/σ = 1e5
+    X = np.vstack([broad, tiny])
+    resp = np.zeros((len(X), 3))
+    resp[:1500, 0] = 1.0
+    resp[1500:3000, 1] = 1.0
+    resp[3000:, 2] = 1.0
+    _, means, cov = gmm.m_step(X, resp, covariance_type)
+    Xl, Rl = X.astype(np.longdouble), resp.astype(np.longdouble)
+    Nk = Rl.sum(0)
+    mu = (Rl.T @ Xl) / Nk[:, None]
+    scatter = np.stack([((Rl[:, k, None] * (Xl - mu[k])).T @ (Xl - mu[k])) for k in range(3)])
+    ref = {
+        "full": scatter / Nk[:, None, None],
+        "tied": scatter.sum(0) / len(X),
+        "diag": np.stack([np.diag(s) for s in scatter]) / Nk[:, None],
+        "spherical": np.stack([np.diag(s).mean() for s in scatter]) / Nk,
+    }[covariance_type].astype(float)
+    np.testing.assert_allclose(cov, ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())  # relative to the matrix

@@ -1,0 +1,260 @@
+"""emkit against scikit-learn, side by side in one process; widget redraws; notebook run times.
+
+    .venv/bin/python benchmarks/bench.py            # everything (several minutes)
+    .venv/bin/python benchmarks/bench.py --quick    # the two smallest cases of each kind
+    .venv/bin/python benchmarks/bench.py --only gmm|kmeans|widgets|notebooks
+
+Method. Both libraries start from the same parameters with tol=0 and a fixed
+number of iterations. Each timing runs the fit with T+1 iterations and with 1
+iteration; per-iteration time = (t(T+1) - t(1)) / T, so initialisation,
+validation and the final E-step cancel. Runs alternate A B A B after a
+warm-up, and the median of REPEATS is reported. Peak memory is measured
+separately with tracemalloc (numpy reports its allocations to it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from emkit import datasets, gmm, kmeans  # noqa: E402
+
+REPEATS = 5
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    import sklearn
+
+    blas = "unknown BLAS"
+    try:
+        cfg = np.show_config(mode="dicts")
+        blas = cfg["Build Dependencies"]["blas"]["name"]
+    except Exception:  # noqa: BLE001
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, numpy {np.__version__} ({blas}), "
+        f"scikit-learn {sklearn.__version__}"
+    )
+
+
+def matmul_gflops() -> float:
+    a = np.random.default_rng(0).standard_normal((2000, 2000))
+    a @ a
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - t)
+    return 2 * 2000**3 / min(times) / 1e9
+
+
+def make_data(N, D, K, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(K, D)) * 3
+    X = centres[rng.integers(0, K, N)] + rng.normal(size=(N, D))
+    return X, centres
+
+
+def start_params(X, centres, covariance_type):
+    K, D = centres.shape
+    weights = np.full(K, 1.0 / K)
+    means = centres + 0.5
+    cov = {"full": np.stack([np.eye(D) * 1.5] * K), "diag": np.full((K, D), 1.5)}[covariance_type]
+    prec = {"full": np.stack([np.eye(D) / 1.5] * K), "diag": np.full((K, D), 1 / 1.5)}[covariance_type]
+    return weights, means, cov, prec
+
+
+def timed(fn, repeats=REPEATS):
+    fn()  # warm-up
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def per_iteration(run_a, run_b, T):
+    """Alternate A B A B; return median per-iteration seconds for each."""
+    run_a(1), run_b(1), run_a(T + 1), run_b(T + 1)  # warm-up
+    a1, b1, aT, bT = [], [], [], []
+    for _ in range(REPEATS):
+        for store, run, n in ((a1, run_a, 1), (b1, run_b, 1), (aT, run_a, T + 1), (bT, run_b, T + 1)):
+            t = time.perf_counter()
+            run(n)
+            store.append(time.perf_counter() - t)
+    return (statistics.median(aT) - statistics.median(a1)) / T, (statistics.median(bT) - statistics.median(b1)) / T
+
+
+def peak_mib(fn) -> float:
+    tracemalloc.start()
+    fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def bench_gmm(cases, flops_rate):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    print("\nGaussian mixture, per iteration (E-step + M-step), median of", REPEATS)
+    print(
+        f"{'N':>9} {'D':>3} {'K':>3} {'cov':>5} | {'emkit ms':>9} {'sklearn ms':>10} {'speed-up':>8} | "
+        f"{'GFLOP/s':>8} {'of GEMM':>7} | {'max rel Δ loglik':>16} | {'peak MiB emkit / sklearn':>25}"
+    )
+    for N, D, K, T in cases:
+        X, centres = make_data(N, D, K)
+        data_mib = X.nbytes / 2**20
+        for ct in ("full", "diag"):
+            w, m, c, p = start_params(X, centres, ct)
+
+            def ours(n, X=X, K=K, ct=ct, w=w, m=m, c=c):
+                return gmm.fit(X, K, covariance_type=ct, init=(w, m, c), max_iter=n, tol=0)
+
+            def theirs(n, X=X, K=K, ct=ct, w=w, m=m, p=p):
+                return GaussianMixture(
+                    K,
+                    covariance_type=ct,
+                    weights_init=w,
+                    means_init=m,
+                    precisions_init=p,
+                    init_params="random",
+                    max_iter=n,
+                    tol=0,
+                ).fit(X)
+
+            t_ours, t_theirs = per_iteration(ours, theirs, T)
+            a, b = ours(T + 1), theirs(T + 1)
+            ll_a = np.array(a.history["log_likelihood"][: T + 1]) / N
+            ll_b = np.array(b.lower_bounds_)
+            rel = float(np.max(np.abs(ll_a - ll_b) / np.abs(ll_b)))
+            gflops = ""
+            if ct == "full":
+                g = 4 * N * K * D * D / t_ours / 1e9
+                gflops = f"{g:8.2f} {g / flops_rate:7.1%}"
+            else:
+                gflops = f"{'':8} {'':7}"
+            mem = f"{peak_mib(lambda: ours(3)):8.0f} / {peak_mib(lambda: theirs(3)):<8.0f} (data {data_mib:.0f})"
+            print(
+                f"{N:9d} {D:3d} {K:3d} {ct:>5} | {t_ours * 1e3:9.2f} {t_theirs * 1e3:10.2f} "
+                f"{t_theirs / t_ours:7.2f}x | {gflops} | {rel:16.1e} | {mem:>25}",
+                flush=True,
+            )
+
+
+def bench_kmeans(cases):
+    from sklearn.cluster import KMeans
+
+    print("\nk-means (Lloyd), per iteration (assign + update), median of", REPEATS)
+    print(
+        f"{'N':>9} {'D':>3} {'K':>3} | {'emkit ms':>9} {'sklearn ms':>10} {'emkit/sklearn':>13} | "
+        f"{'iterations run (emkit, sklearn)':>31}"
+    )
+    for N, D, K, T in cases:
+        rng = np.random.default_rng(1)
+        X = rng.uniform(size=(N, D))  # no clusters: Lloyd keeps moving, so no early stop
+        init = X[rng.choice(N, K, replace=False)]
+
+        def ours(n, X=X, K=K, init=init):
+            return kmeans.fit(X, K, init=init, max_iter=n, tol=0)
+
+        def theirs(n, X=X, K=K, init=init):
+            return KMeans(K, init=init, n_init=1, algorithm="lloyd", max_iter=n, tol=0).fit(X)
+
+        t_ours, t_theirs = per_iteration(ours, theirs, T)
+        iters = (ours(T + 1).n_iter, theirs(T + 1).n_iter_)
+        print(
+            f"{N:9d} {D:3d} {K:3d} | {t_ours * 1e3:9.2f} {t_theirs * 1e3:10.2f} {t_ours / t_theirs:12.2f}x | "
+            f"{str(iters):>31}",
+            flush=True,
+        )
+
+
+def bench_widgets():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from emkit import widgets
+
+    X, _ = datasets.sample_gaussian_mixture(2000, [0.3, 0.3, 0.4], [[0, 0], [4, 1], [1, 4]], [np.eye(2)] * 3, seed=0)
+    km = kmeans.fit(X, 3, seed=0)
+    gm = gmm.fit(X, 3, seed=0, record_params=True, tol=1e-8)
+    fig, ax = plt.subplots()
+    fig2, axes = plt.subplots(1, 2)
+    print("\nViewer redraw for 2,000 points, median ms: computing the step and its artists | plus rendering to pixels")
+    for name, draw, f in [
+        ("k-means half-step", lambda: widgets.draw_kmeans_step(ax, X, km.history, 3), fig),
+        ("soft assignment (β)", lambda: widgets.draw_soft_assignment(ax, X, km.centers, 1.0), fig),
+        ("mixture E/M half-step", lambda: widgets.draw_gmm_step(axes, X, gm.history, 3), fig2),
+    ]:
+        compute = statistics.median(timed(draw, 10)) * 1e3
+        full = statistics.median(timed(lambda draw=draw, f=f: (draw(), f.canvas.draw()), 10)) * 1e3
+        print(f"  {name:24s} {compute:7.1f} | {full:7.1f}")
+    plt.close("all")
+
+
+def bench_notebooks():
+    print("\nNotebook execution (fresh kernel, as nbval runs them), seconds")
+    paths = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks" / "exercises").glob("*.ipynb"))
+    for path in paths:
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / path.name
+            copy.write_bytes(path.read_bytes())
+            t = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "emkit", "execute", str(copy)], capture_output=True, check=True, cwd=path.parent
+            )
+            print(f"  {str(path.relative_to(ROOT)):45s} {time.perf_counter() - t:6.1f}", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=["gmm", "kmeans", "widgets", "notebooks"])
+    args = parser.parse_args()
+    print("Machine:", machine())
+    rate = matmul_gflops()
+    print(f"Measured matrix multiply (2000×2000, float64): {rate:.1f} GFLOP/s")
+    gmm_cases = [(10_000, 2, 3, 20), (100_000, 10, 5, 5), (1_000_000, 2, 20, 3), (100_000, 50, 20, 3)]
+    km_cases = [(100_000, 10, 5, 10), (1_000_000, 10, 20, 3)]
+    if args.quick:
+        gmm_cases, km_cases = gmm_cases[:2], km_cases[:1]
+    if args.only in (None, "gmm"):
+        bench_gmm(gmm_cases, rate)
+    if args.only in (None, "kmeans"):
+        bench_kmeans(km_cases)
+    if args.only in (None, "widgets"):
+        bench_widgets()
+    if args.only in (None, "notebooks"):
+        bench_notebooks()
+
+
+if __name__ == "__main__":
+    main()
