@@ -247,35 +247,102 @@ def fit(
     rng = np.random.default_rng(seed)
     tol_abs = tol * float(np.var(X_ND, axis=0).mean())
 
+    prep = _Prepared(X_ND)  # centred once, with the norms every assignment reuses
     best = None
     for _ in range(n_init):
-        result = _lloyd(X_ND, _initial_centers(X_ND, K, init, rng), max_iter, tol_abs)
+        result = _lloyd(X_ND, _initial_centers(X_ND, K, init, rng), max_iter, tol_abs, prep)
         if best is None or result.inertia < best.inertia:
             best = result
     return best
 
 
-def _lloyd(X_ND, centers_KD, max_iter, tol_abs) -> KMeansResult:
+class _Prepared:
+    """The data as Lloyd's loop wants them, computed once per fit.
+
+    ``Xc_ND`` = X - (mean of X) (distances do not change under a shift, and
+    centring keeps the expanded form below accurate); ``x2_N`` = ‖x_i‖²;
+    ``XcT_DN`` = a contiguous copy of Xcᵀ, so that each feature's per-cluster
+    sums read memory in order.
+    """
+
+    BLOCK_FLOATS = 1 << 17
+
+    def __init__(self, X_ND):
+        self.center_D = X_ND.mean(axis=0)
+        self.Xc_ND = X_ND - self.center_D
+        self.x2_N = np.einsum("nd,nd->n", self.Xc_ND, self.Xc_ND)
+        self.XcT_DN = np.ascontiguousarray(self.Xc_ND.T)
+
+    def assign(self, centers_c_KD):
+        """Labels z_i = argmin_k ‖x_i - c_k‖² and the distances d_i = ‖x_i - c_{z_i}‖².
+
+        ‖x - c‖² = ‖x‖² - 2 x·c + ‖c‖², and ‖x‖² does not change which k is
+        smallest: a cache-sized block of rows at a time, one matrix product
+        gives -2 x·c_k + ‖c_k‖² for every k, then its argmin.
+        """
+        N, K = self.Xc_ND.shape[0], centers_c_KD.shape[0]
+        c2_K = np.einsum("kd,kd->k", centers_c_KD, centers_c_KD)
+        minus2C_DK = -2.0 * centers_c_KD.T
+        labels_N = np.empty(N, dtype=np.intp)
+        d2_N = np.empty(N)
+        rows = max(256, self.BLOCK_FLOATS // K)
+        for start in range(0, N, rows):
+            sl = slice(start, min(N, start + rows))
+            g_BK = self.Xc_ND[sl] @ minus2C_DK
+            g_BK += c2_K
+            lab_B = g_BK.argmin(axis=1)
+            labels_N[sl] = lab_B
+            d2_N[sl] = g_BK[np.arange(len(lab_B)), lab_B]
+        d2_N += self.x2_N
+        np.maximum(d2_N, 0.0, out=d2_N)
+        return labels_N, d2_N
+
+    def update(self, labels_N, K, old_centers_c_KD):
+        """Cluster means (with the empty-cluster policy of :func:`update`); also the counts."""
+        counts_K = np.bincount(labels_N, minlength=K)
+        if (counts_K == 0).any():
+            return _update(self.Xc_ND, labels_N, K, old_centers_c_KD), None
+        # per-cluster sums, feature by feature (a loop over features, never over points)
+        sums_KD = np.stack([np.bincount(labels_N, weights=row, minlength=K) for row in self.XcT_DN], axis=1)
+        return sums_KD / counts_K[:, None], counts_K
+
+
+def _lloyd(X_ND, centers_KD, max_iter, tol_abs, prep: _Prepared | None = None) -> KMeansResult:
+    """Lloyd's loop on data prepared once (see _Prepared); centres are shifted back at the end.
+
+    The inertia after each update comes from the one after the assignment:
+    for fixed labels, J(z, c_new) = J(z, c_old) - Σ_k N_k ‖c_new,k - c_old,k‖²
+    (the mean is where the sum of squared distances is smallest, by exactly
+    that much). After an empty-cluster relocation it is summed directly.
+    """
+    prep = prep or _Prepared(X_ND)
     K = centers_KD.shape[0]
+    centers_c = centers_KD - prep.center_D
     history = {"centers": [centers_KD], "labels": [], "inertia": []}
     labels_N = None
     converged = strict = False
     n_iter = 0
     for t in range(1, max_iter + 1):
-        new_labels_N = _assign(X_ND, centers_KD)
-        new_centers_KD = _update(X_ND, new_labels_N, K, centers_KD)
+        new_labels_N, d2_N = prep.assign(centers_c)
+        new_centers_c, counts_K = prep.update(new_labels_N, K, centers_c)
+        moved_KD = new_centers_c - centers_c
+        if counts_K is not None:
+            inertia = float(d2_N.sum()) - float(counts_K @ np.einsum("kd,kd->k", moved_KD, moved_KD))
+        else:
+            inertia = _inertia(prep.Xc_ND, new_centers_c, new_labels_N)
         history["labels"].append(new_labels_N)
-        history["centers"].append(new_centers_KD)
-        history["inertia"].append(_inertia(X_ND, new_centers_KD, new_labels_N))
+        history["centers"].append(new_centers_c + prep.center_D)
+        history["inertia"].append(max(inertia, 0.0))
         n_iter = t
-        shift = float(((new_centers_KD - centers_KD) ** 2).sum())
+        shift = float(np.einsum("kd,kd->", moved_KD, moved_KD))
         strict = labels_N is not None and np.array_equal(new_labels_N, labels_N)
-        labels_N, centers_KD = new_labels_N, new_centers_KD
+        labels_N, centers_c = new_labels_N, new_centers_c
         if strict or shift <= tol_abs:
             converged = True
             break
     if not strict:
-        labels_N = _assign(X_ND, centers_KD)
+        labels_N, _ = prep.assign(centers_c)
+    centers_KD = centers_c + prep.center_D
     return KMeansResult(
         centers=centers_KD,
         labels=labels_N,

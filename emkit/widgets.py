@@ -30,6 +30,26 @@ __all__ = [
 ]
 
 
+def _slider_viewer(slider, draw, *, figsize, ncols: int = 1, width_ratios=None):
+    """A slider above a figure that ``draw(axes, value)`` redraws whenever the slider moves."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    out = widgets.Output()
+    layout = {"width_ratios": width_ratios} if width_ratios else {}
+
+    def show(change=None):
+        with out:
+            out.clear_output(wait=True)
+            fig, axes = plt.subplots(1, ncols, figsize=figsize, **layout)
+            draw(axes, slider.value)
+            plt.show()
+
+    slider.observe(show, names="value")
+    show()
+    return widgets.VBox([slider, out])
+
+
 def kmeans_step_state(history: dict, step: int):
     """What half-step ``step`` shows: (labels or None, centres, previous centres or None, caption).
 
@@ -87,21 +107,9 @@ def _draw_regions(ax, X, centers, resolution: int = 150):
 def kmeans_stepper(X, history: dict, *, figsize=(7, 5)):
     """A slider over the half-steps of a k-means ``history`` (from ``kmeans.fit``)."""
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
     slider = widgets.IntSlider(value=0, min=0, max=2 * len(history["labels"]), description="half-step")
-    out = widgets.Output()
-
-    def show(change=None):
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=figsize)
-            draw_kmeans_step(ax, X, history, slider.value)
-            plt.show()
-
-    slider.observe(show, names="value")
-    show()
-    return widgets.VBox([slider, out])
+    return _slider_viewer(slider, lambda ax, step: draw_kmeans_step(ax, X, history, step), figsize=figsize)
 
 
 def draw_soft_assignment(ax, X, centers, beta: float):
@@ -120,22 +128,10 @@ def draw_soft_assignment(ax, X, centers, beta: float):
 def soft_assignment_slider(X, centers, *, beta_range=(1e-3, 1e2), figsize=(7, 5)):
     """A logarithmic slider over the stiffness β of soft k-means."""
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
     lo, hi = np.log10(beta_range[0]), np.log10(beta_range[1])
     slider = widgets.FloatLogSlider(value=10 ** ((lo + hi) / 2), min=lo, max=hi, step=0.1, description="β")
-    out = widgets.Output()
-
-    def show(change=None):
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=figsize)
-            draw_soft_assignment(ax, X, centers, slider.value)
-            plt.show()
-
-    slider.observe(show, names="value")
-    show()
-    return widgets.VBox([slider, out])
+    return _slider_viewer(slider, lambda ax, beta: draw_soft_assignment(ax, X, centers, beta), figsize=figsize)
 
 
 def gmm_step_state(history: dict, step: int):
@@ -187,19 +183,12 @@ def draw_gmm_step(axes, X, history: dict, step: int, covariance_type: str = "ful
 def gmm_stepper(X, history: dict, covariance_type: str = "full", *, figsize=(13, 5)):
     """A slider over the E- and M-half-steps of a mixture fit made with ``record_params=True``."""
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
-    n_iter = len(history["params"]) - 1
-    slider = widgets.IntSlider(value=0, min=0, max=2 * n_iter, description="half-step")
-    out = widgets.Output()
-
-    def show(change=None):
-        with out:
-            out.clear_output(wait=True)
-            fig, axes = plt.subplots(1, 2, figsize=figsize, width_ratios=[3, 2])
-            draw_gmm_step(axes, X, history, slider.value, covariance_type)
-            plt.show()
-
-    slider.observe(show, names="value")
-    show()
-    return widgets.VBox([slider, out])
+    slider = widgets.IntSlider(value=0, min=0, max=2 * (len(history["params"]) - 1), description="half-step")
+    return _slider_viewer(
+        slider,
+        lambda axes, step: draw_gmm_step(axes, X, history, step, covariance_type),
+        figsize=figsize,
+        ncols=2,
+        width_ratios=[3, 2],
+    )
