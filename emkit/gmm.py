@@ -328,17 +328,19 @@ def elbo(X, responsibilities, weights, means, covariances, covariance_type: str 
 # ---------------------------------------------------------------------------
 
 
-def update_weights(resp_NK) -> np.ndarray:
-    """π_k = N_k / N with N_k = Σ_i r_ik: the average responsibility."""
+def update_weights(resp_NK, Nk_K=None) -> np.ndarray:
+    """π_k = N_k / N with N_k = Σ_i r_ik: the average responsibility (``Nk_K`` if already summed)."""
     resp_NK = np.asarray(resp_NK, dtype=np.float64)
-    return resp_NK.sum(axis=0) / resp_NK.shape[0]
+    Nk_K = resp_NK.sum(axis=0) if Nk_K is None else Nk_K
+    return Nk_K / resp_NK.shape[0]
 
 
-def update_means(X_ND, resp_NK) -> np.ndarray:
-    """μ_k = Σ_i r_ik x_i / N_k: the responsibility-weighted average of the data."""
+def update_means(X_ND, resp_NK, Nk_K=None) -> np.ndarray:
+    """μ_k = Σ_i r_ik x_i / N_k: the responsibility-weighted average of the data (one matrix product)."""
     X_ND = np.asarray(X_ND, dtype=np.float64)
     resp_NK = np.asarray(resp_NK, dtype=np.float64)
-    return (resp_NK.T @ X_ND) / resp_NK.sum(axis=0)[:, None]
+    Nk_K = resp_NK.sum(axis=0) if Nk_K is None else Nk_K
+    return (resp_NK.T @ X_ND) / Nk_K[:, None]
 
 
 MOMENT_DIGITS_LOST = 1e4  # the moment form may lose up to log10(1e4) = 4 of 16 digits; beyond, sum exactly
@@ -481,8 +483,8 @@ def _m_step(X_ND, resp_NK, covariance_type, reg_covar, prep: _Prepared | None = 
             "another initialisation or seed, or restarts (n_init > 1)."
         )
     # Work on centred data: translation changes neither responsibilities nor covariances.
-    weights_K = Nk_K / N  # update_weights
-    means_c_KD = (resp_NK.T @ prep.Xc_ND) / Nk_K[:, None]  # update_means, on centred data
+    weights_K = update_weights(resp_NK, Nk_K)
+    means_c_KD = update_means(prep.Xc_ND, resp_NK, Nk_K)
     cov = _covariances(prep, resp_NK, Nk_K, means_c_KD, covariance_type, reg_covar)
     _check_collapse(cov, covariance_type, Nk_K, reg_covar, prep.scale_D)
     return weights_K, means_c_KD + prep.center_D, cov

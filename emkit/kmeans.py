@@ -84,7 +84,8 @@ def assign(X, centers) -> np.ndarray:
 
 
 def _assign(X_ND, centers_KD) -> np.ndarray:
-    return np.argmin(_squared_distances(X_ND, centers_KD), axis=1)
+    prep = _Prepared(X_ND)
+    return prep.assign(centers_KD - prep.center_D)[0]
 
 
 def update(X, labels, n_clusters: int, *, centers=None) -> np.ndarray:
@@ -104,11 +105,11 @@ def update(X, labels, n_clusters: int, *, centers=None) -> np.ndarray:
     return _update(X_ND, labels_N, K, old_KD)
 
 
-def _update(X_ND, labels_N, K, old_centers_KD=None) -> np.ndarray:
-    D = X_ND.shape[1]
+def _update(X_ND, labels_N, K, old_centers_KD=None, XT_DN=None) -> np.ndarray:
+    XT_DN = np.ascontiguousarray(X_ND.T) if XT_DN is None else XT_DN
     counts_K = np.bincount(labels_N, minlength=K).astype(np.float64)
     # Sum each feature per cluster (a loop over features, never over points).
-    sums_KD = np.stack([np.bincount(labels_N, weights=X_ND[:, d], minlength=K) for d in range(D)], axis=1)
+    sums_KD = np.stack([np.bincount(labels_N, weights=row, minlength=K) for row in XT_DN], axis=1)
     empty_E = np.flatnonzero(counts_K == 0)
     if empty_E.size:
         ref_KD = old_centers_KD
@@ -271,7 +272,13 @@ class _Prepared:
         self.center_D = X_ND.mean(axis=0)
         self.Xc_ND = X_ND - self.center_D
         self.x2_N = np.einsum("nd,nd->n", self.Xc_ND, self.Xc_ND)
-        self.XcT_DN = np.ascontiguousarray(self.Xc_ND.T)
+        self._XcT_DN = None
+
+    @property
+    def XcT_DN(self):
+        if self._XcT_DN is None:  # only the update step needs it
+            self._XcT_DN = np.ascontiguousarray(self.Xc_ND.T)
+        return self._XcT_DN
 
     def assign(self, centers_c_KD):
         """Labels z_i = argmin_k ‖x_i - c_k‖² and the distances d_i = ‖x_i - c_{z_i}‖².
@@ -298,13 +305,10 @@ class _Prepared:
         return labels_N, d2_N
 
     def update(self, labels_N, K, old_centers_c_KD):
-        """Cluster means (with the empty-cluster policy of :func:`update`); also the counts."""
+        """Cluster means (the policy of :func:`update` for empty clusters), and the counts (None if one was empty)."""
         counts_K = np.bincount(labels_N, minlength=K)
-        if (counts_K == 0).any():
-            return _update(self.Xc_ND, labels_N, K, old_centers_c_KD), None
-        # per-cluster sums, feature by feature (a loop over features, never over points)
-        sums_KD = np.stack([np.bincount(labels_N, weights=row, minlength=K) for row in self.XcT_DN], axis=1)
-        return sums_KD / counts_K[:, None], counts_K
+        centers_c_KD = _update(self.Xc_ND, labels_N, K, old_centers_c_KD, self.XcT_DN)
+        return centers_c_KD, (None if (counts_K == 0).any() else counts_K)
 
 
 def _lloyd(X_ND, centers_KD, max_iter, tol_abs, prep: _Prepared | None = None) -> KMeansResult:
