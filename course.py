@@ -58,6 +58,9 @@ def setup(extra: str | None) -> None:
 
 def lab(args: list[str]) -> None:
     setup(None)
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in args:
+        # containers and fresh cloud machines often run as root; JupyterLab refuses that unless told
+        args = ["--allow-root", *args]
     run(PYTHON, "-m", "jupyter", "lab", "notebooks/00_start_here.ipynb", *args)
 
 
