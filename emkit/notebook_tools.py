@@ -11,6 +11,7 @@ kernel, from the notebook's folder, with no timing metadata recorded.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -79,32 +80,90 @@ def student_cell_source(source: str, label: str = "Exercise") -> str:
     return _replace_blocks(source, BEGIN, END, stub)
 
 
-def make_student(nb, source_name: str | None = None):
+CHECK_CALL = re.compile(r"^\s*check\.(\w+)\(")
+
+
+def _emkit_meta(cell) -> dict:
+    meta = cell.metadata.get("emkit")
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
+def stamp_roles(nb, source_name: str | None = None):
+    """Write each code cell's role into its metadata (``emkit.role``: exercise, check or course), in place.
+
+    The exercise cells name their exercise (``emkit.exercise``, an id of
+    :data:`emkit.check.EXERCISES`); a cell that calls that exercise's check
+    becomes its check cell. The grader reads these to find the answers (never
+    by searching the code) and to know where an answer block ends.
+    """
+    from .check import EXERCISES
+
+    checks = {e.check_name: e.id for e in EXERCISES.values() if source_name is None or e.notebook == source_name}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            cell.metadata.pop("emkit", None)
+            continue
+        meta = _emkit_meta(cell)
+        if "exercise" in meta:
+            ex = EXERCISES.get(meta["exercise"])
+            if ex is None:
+                raise ValueError(f"a cell is marked as exercise {meta['exercise']!r}, which emkit.check.EXERCISES lacks")
+            if not re.search(rf"\b{re.escape(ex.answer)}\b", cell.source):
+                raise ValueError(f"the cell of exercise {ex.id} does not define its answer {ex.answer!r}")
+            cell.metadata["emkit"] = {"role": "exercise", "exercise": ex.id}
+            continue
+        match = CHECK_CALL.match(cell.source)
+        if match and match.group(1) in checks:
+            cell.metadata["emkit"] = {"role": "check", "check": checks[match.group(1)]}
+        else:
+            cell.metadata["emkit"] = {"role": "course"}
+    return nb
+
+
+def make_student(nb, source_name: str | None = None, *, keep_solutions: bool = False):
     """Turn a solution notebook (an ``nbformat`` node) into the student version, in place.
 
-    * A code cell tagged ``solution``: every ``### BEGIN SOLUTION`` ...
+    * A code cell tagged ``solution`` (its metadata ``emkit.exercise`` names the
+      exercise in :data:`emkit.check.EXERCISES`): every ``### BEGIN SOLUTION`` ...
       ``### END SOLUTION`` block inside a function becomes a ``raise
       NotImplementedError`` stub at the same indentation; a block at module
       level becomes a ``# YOUR CODE HERE`` comment (the cell should set the
       answer to ``None`` above the block, which the check reports as not
-      answered). A tagged cell without markers becomes a stub entirely. The
-      cell's metadata may name the exercise in ``exercise``.
+      answered). A tagged cell without markers becomes a stub entirely.
     * A markdown cell tagged ``solution``, and any cell tagged
       ``solution-only``, is dropped (worked steps that would give an answer away).
     * ``### BEGIN HIDDEN`` ... ``### END HIDDEN`` blocks are removed from every
       code cell.
+    * Every code cell gets its role in ``metadata.emkit`` (:func:`stamp_roles`),
+      which is how ``emkit grade`` finds the answers.
     * Outputs and execution counts are cleared: execute the result to store
       the student version's own outputs ("not answered yet").
+
+    ``keep_solutions=True`` makes the same notebook with the solutions left in
+    (marker lines removed): an honest, complete submission, for tests and
+    benchmarks of the grader.
     """
+    from .check import EXERCISES
+
+    stamp_roles(nb, source_name)
     cells = []
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if SOLUTION_ONLY_TAG in tags or (cell.cell_type == "markdown" and SOLUTION_TAG in tags):
             continue
         if cell.cell_type == "code":
-            label = cell.metadata.get("exercise", "Exercise")
+            meta = _emkit_meta(cell)
+            cell.metadata.pop("exercise", None)
             if SOLUTION_TAG in tags:
-                cell.source = student_cell_source(cell.source, label)
+                if meta.get("role") != "exercise":
+                    raise ValueError("a cell tagged 'solution' needs metadata emkit.exercise (an exercise id)")
+                label = EXERCISES[meta["exercise"]].label
+                if keep_solutions:
+                    source = _replace_blocks(cell.source, BEGIN_HIDDEN, END_HIDDEN, lambda indent: [])
+                    source = "\n".join(line for line in source.splitlines() if line.strip() not in (BEGIN, END))
+                    cell.source = source
+                else:
+                    cell.source = student_cell_source(cell.source, label)
                 cell.metadata["tags"] = [t for t in tags if t != SOLUTION_TAG] + ["exercise"]
             else:
                 cell.source = _replace_blocks(cell.source, BEGIN_HIDDEN, END_HIDDEN, lambda indent: [])
@@ -116,13 +175,23 @@ def make_student(nb, source_name: str | None = None):
 
 
 def student(sources, out_dir: str | Path, *, run: bool = True) -> list[Path]:
-    """Write the student version of each solution notebook into ``out_dir`` (and execute it)."""
+    """Write the student version of each solution notebook into ``out_dir`` (and execute it).
+
+    The solution notebook itself gets its cells' roles written into its
+    metadata too (:func:`stamp_roles`), so that it can be graded like a
+    submission; nothing else in it changes.
+    """
     import nbformat
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for src in map(Path, sources):
+        solution = nbformat.read(src, as_version=4)
+        before = nbformat.writes(solution)
+        stamp_roles(solution, src.stem)
+        if nbformat.writes(solution) != before:
+            nbformat.write(solution, src)
         nb = make_student(nbformat.read(src, as_version=4), src.stem)
         dst = out_dir / src.name
         if dst.resolve() == src.resolve():

@@ -11,7 +11,8 @@ and building the SymPy expression itself:
 * the vocabulary of :mod:`emkit.symbolic`: ``N``, ``tau``, ``mu1``, ``mu2``,
   ``Sigma1``, ``Sigma2``, their old values ``tau_t``, ..., Greek spellings
   (``τ``, ``μ1``, ``Σ1``), ``pi``;
-* ``x[i]``, ``T1[i]``, ``T2[i]`` and ``Sum(expr, (i, 1, N))``;
+* ``x[i]``, ``T1[i]``, ``T2[i]``, ``Sum(expr, (i, 1, N))`` and the notebook's
+  shorthand ``total(expr)`` for the same sum;
 * the functions ``log``, ``exp``, ``sqrt``.
 
 Anything else (attribute access, dunder names, calls to other functions,
@@ -44,7 +45,11 @@ MAX_EXPONENT = 100
 
 
 class AnswerSyntaxError(ValueError):
-    """The text is not an answer this parser accepts (the message says why)."""
+    """The text is not an answer this parser accepts (the message says why; ``slip`` names a known slip)."""
+
+    def __init__(self, message: str, slip: str = ""):
+        super().__init__(message)
+        self.slip = slip
 
 
 def _names():
@@ -131,7 +136,7 @@ class _Builder:
             raise AnswerSyntaxError(f"{node.id} must be indexed, as {node.id}[i], inside a Sum over i")
         raise AnswerSyntaxError(
             f"unknown name {node.id!r}; the vocabulary is {', '.join(sorted(k for k in self.names if k.isascii()))}, "
-            "x[i], T1[i], T2[i], Sum, log, exp, sqrt"
+            "x[i], T1[i], T2[i], Sum, total, log, exp, sqrt"
         )
 
     def _UnaryOp(self, node):
@@ -167,10 +172,28 @@ class _Builder:
         return self.bases[node.value.id][self.names["i"]]
 
     def _Call(self, node):
-        if isinstance(node.func, ast.Attribute):
+        func = node.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in {"sp", "np"}:
+            name = "Sum" if func.attr in {"Sum", "sum"} else func.attr
+            raise AnswerSyntaxError(
+                f"write {name}(...) without the {func.value.id}. prefix: an answer is read as a formula in the "
+                "course vocabulary, where Sum, log, exp and sqrt are known by name",
+                slip=f"{func.value.id}.{func.attr} in an answer string",
+            )
+        if isinstance(func, ast.Attribute):
             raise AnswerSyntaxError("attribute access (a.b) is not allowed in an answer")
-        if not isinstance(node.func, ast.Name) or node.func.id not in {"Sum", *FUNCTIONS}:
-            raise AnswerSyntaxError("calls are limited to Sum, log, exp, sqrt; found a call to something else")
+        if isinstance(func, ast.Name) and func.id == "sum":
+            raise AnswerSyntaxError(
+                "sum(...) is Python's built-in sum, which adds up a list of numbers and knows nothing of the "
+                "index i; write the symbolic sum Sum(expression, (i, 1, N)) (or total(expression))",
+                slip="Python's sum() in an answer string",
+            )
+        if isinstance(func, ast.Name) and func.id == "total":
+            if len(node.args) != 1 or node.keywords:
+                raise AnswerSyntaxError("total takes one argument: total(expression) means Sum(expression, (i, 1, N))")
+            return sp.Sum(self.build(node.args[0]), (self.names["i"], 1, self.names["N"]))
+        if not isinstance(func, ast.Name) or func.id not in {"Sum", *FUNCTIONS}:
+            raise AnswerSyntaxError("calls are limited to Sum, total, log, exp, sqrt; found a call to something else")
         if node.keywords:
             raise AnswerSyntaxError("keyword arguments are not allowed")
         if node.func.id in FUNCTIONS:

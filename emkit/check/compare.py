@@ -1,0 +1,131 @@
+"""When an answer is wrong and no known mistake matches: say what *kind* of difference it is.
+
+"Your Σ is N_k/(N_k − 1) times the right one" or "only row 2 differs" tells
+a learner far more than a restated formula. :func:`describe` tries, in
+order: a flipped sign, a constant factor (named when it matches a quantity
+of the exercise, such as N/N_k), a constant offset, a transpose, a matrix
+inverse, components in another order, a square or square root, a
+reciprocal, and differences confined to some rows, columns or the diagonal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["close", "describe", "name_factor"]
+
+
+def close(a, b, *, float32: bool = False, rtol: float = 1e-8, atol: float = 1e-10) -> bool:
+    """``a`` ≈ ``b`` at float64 tolerances, or float32 ones (relative 2e-5) for a float32 answer."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        return False
+    if float32:
+        scale = max(1.0, float(np.abs(b).max(initial=0.0)))
+        return bool(np.allclose(a, b, rtol=2e-5, atol=2e-6 * scale))
+    return bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+
+def name_factor(c, factors: dict) -> str:
+    """The name of a known factor equal to ``c`` (a number, or one per component), or ''."""
+    c = np.atleast_1d(np.asarray(c, dtype=float))
+    for name, value in factors.items():
+        v = np.atleast_1d(np.asarray(value, dtype=float))
+        if v.shape == c.shape or v.size == 1:
+            if np.allclose(c, np.broadcast_to(v, c.shape), rtol=1e-6, atol=0):
+                return name
+    return ""
+
+
+def _constant_ratio(got, exp):
+    """The common ratio got/exp (or one ratio per leading index, 'per component'), else None."""
+    mask = np.abs(exp) > 1e-12 * max(1.0, float(np.abs(exp).max(initial=0.0)))
+    if not mask.any():
+        return None
+    if np.any(np.abs(got[~mask]) > 1e-9 * max(1.0, float(np.abs(got).max(initial=0.0)))):
+        return None
+    r = got[mask] / exp[mask]
+    if np.allclose(r, r[0], rtol=1e-6, atol=0):
+        return float(r[0])
+    if exp.ndim >= 2:  # one factor per component (first axis)?
+        per = []
+        for k in range(exp.shape[0]):
+            m = mask[k]
+            if not m.any():
+                return None
+            rk = got[k][m] / exp[k][m]
+            if not np.allclose(rk, rk.ravel()[0], rtol=1e-6, atol=0):
+                return None
+            per.append(float(rk.ravel()[0]))
+        return np.array(per)
+    return None
+
+
+def _fmt(a) -> str:
+    return np.array2string(np.asarray(a, dtype=float), precision=4, suppress_small=True)
+
+
+def describe(got, expected, factors: dict | None = None, axis_names=("row", "column")) -> str:
+    """One sentence on how ``got`` differs from ``expected`` (same shape), or '' if nothing simple fits."""
+    got, exp = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
+    if got.shape != exp.shape:
+        return ""
+    factors = factors or {}
+    if np.allclose(got, -exp, rtol=1e-8, atol=1e-12) and np.abs(exp).max(initial=0) > 0:
+        return "your values are the right ones with the sign flipped."
+    ratio = _constant_ratio(got, exp)
+    if ratio is not None and not np.allclose(ratio, 1.0, rtol=1e-8):
+        label = name_factor(ratio, factors)
+        if np.ndim(ratio) == 0:
+            return f"your values are {ratio:.6g} times the right ones" + (f" (a factor {label})." if label else ".")
+        return f"each component's values are off by its own factor {_fmt(ratio)}" + (
+            f" (that is {label})." if label else "."
+        )
+    diff = got - exp
+    if diff.size > 1 and np.allclose(diff, diff.ravel()[0], rtol=1e-8, atol=1e-10) and abs(diff.ravel()[0]) > 1e-10:
+        return f"every value is off by the same constant, {diff.ravel()[0]:.6g}."
+    if exp.ndim >= 2 and exp.shape[-1] == exp.shape[-2]:
+        if np.allclose(got, np.swapaxes(exp, -1, -2)) and not np.allclose(exp, np.swapaxes(exp, -1, -2)):
+            return "it is the transpose of the right answer."
+        try:
+            inv = np.linalg.inv(exp)
+            if np.allclose(got, inv, rtol=1e-6, atol=1e-10):
+                return "it is the matrix inverse of the right answer (a precision Σ⁻¹ in place of a covariance Σ?)."
+        except np.linalg.LinAlgError:
+            pass
+    if exp.ndim >= 1 and exp.shape[0] > 1:
+        order = [_matching_row(got[k], exp) for k in range(exp.shape[0])]
+        if all(o is not None for o in order) and sorted(order) == list(range(exp.shape[0])) and order != sorted(order):
+            return "the right values, but the components (rows) come in another order."
+    with np.errstate(all="ignore"):
+        if np.all(exp >= 0) and np.allclose(got, np.sqrt(exp), rtol=1e-7, atol=1e-12):
+            return "it is the square root of the right values (a standard deviation in place of a variance?)."
+        if np.allclose(got, exp**2, rtol=1e-7, atol=1e-12):
+            return "it is the square of the right values."
+        if np.all(np.abs(exp) > 1e-12) and np.allclose(got, 1.0 / exp, rtol=1e-7, atol=1e-12):
+            return "it is the reciprocal of the right values."
+    bad = ~np.isclose(got, exp, rtol=1e-8, atol=1e-10)
+    if bad.ndim >= 1 and bad.any() and not bad.all():
+        if bad.ndim >= 2 and exp.shape[-1] == exp.shape[-2]:
+            eye = np.eye(exp.shape[-1], dtype=bool)
+            if not (bad & ~eye).any():
+                return "only the diagonal entries (the variances) are wrong; the off-diagonal ones are right."
+            if not (bad & eye).any():
+                return "only the off-diagonal entries (the covariances between features) are wrong."
+        rows = np.flatnonzero(bad.reshape(bad.shape[0], -1).any(axis=1))
+        if rows.size < bad.shape[0]:
+            which = ", ".join(map(str, rows[:6])) + (", ..." if rows.size > 6 else "")
+            return f"only {axis_names[0]}{'s' if rows.size > 1 else ''} {which} {'differ' if rows.size > 1 else 'differs'}."
+        if bad.ndim >= 2:
+            cols = np.flatnonzero(bad.reshape(bad.shape[0], bad.shape[1], -1).any(axis=(0, 2)))
+            if cols.size < bad.shape[1]:
+                which = ", ".join(map(str, cols[:6]))
+                return f"only {axis_names[1]}{'s' if cols.size > 1 else ''} {which} {'differ' if cols.size > 1 else 'differs'}."
+    return ""
+
+
+def _matching_row(row, exp):
+    for j in range(exp.shape[0]):
+        if np.allclose(row, exp[j], rtol=1e-8, atol=1e-10):
+            return j
+    return None

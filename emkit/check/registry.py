@@ -1,0 +1,154 @@
+"""The one registry of the course's exercises.
+
+Each :class:`Exercise` says: its id (``"01-assign"``), the notebook it belongs
+to, the name the learner's answer has there, whether it is a function or an
+expression, the check that decides it, its points, and which of emkit's own
+functions compute the answer (``forbidden``: an answer that calls one of them
+while being graded scores 0, "uses the reference implementation") or may be
+used (``allowed``, as the exercise text says). The student-notebook
+generator, the grader (``emkit grade`` and its default assignment), the
+README's table and the tests all read this one list: adding an exercise
+touches one place.
+
+>>> [e.id for e in exercises_for("01_kmeans")]
+['01-assign', '01-update']
+>>> EXERCISES["04-tau"].answer, EXERCISES["04-tau"].kind
+('tau_answer', 'expression')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import algebra, numeric
+
+__all__ = ["EXERCISES", "Exercise", "exercises_for"]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    notebook: str
+    number: int
+    title: str
+    answer: str
+    kind: str  # "function": called on inputs the check makes; "expression": a SymPy expression (or its text)
+    check: Callable
+    signature: str
+    points: float = 1.0
+    forbidden: tuple[str, ...] = ()
+    allowed: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"Exercise {self.number}"
+
+    @property
+    def check_name(self) -> str:
+        return self.check.__name__
+
+
+_KMEANS_ASSIGN = (
+    "emkit.kmeans.assign",
+    "emkit.kmeans._assign",
+    "emkit.kmeans._Prepared.assign",
+    "emkit.kmeans.squared_distances",
+    "emkit.kmeans._squared_distances",
+    "emkit.kmeans.fit",
+    "emkit.kmeans._lloyd",
+)
+_KMEANS_UPDATE = (
+    "emkit.kmeans.update",
+    "emkit.kmeans._update",
+    "emkit.kmeans._Prepared.update",
+    "emkit.kmeans.fit",
+    "emkit.kmeans._lloyd",
+    "emkit.gmm.update_means",
+    "emkit.gmm.m_step",
+    "emkit.gmm._m_step",
+)
+_E_STEP = ("emkit.gmm.e_step", "emkit.gmm._e_step", "emkit.gmm.fit", "emkit.soft.gaussian_posterior")
+_M_STEP = (
+    "emkit.gmm.m_step",
+    "emkit.gmm._m_step",
+    "emkit.gmm.update_weights",
+    "emkit.gmm.update_means",
+    "emkit.gmm.update_covariances",
+    "emkit.gmm._covariances",
+    "emkit.gmm.fit",
+)
+
+_LIST = [
+    Exercise(
+        "01-assign", "01_kmeans", 1, "write the assignment step", "assign_step", "function",
+        numeric.kmeans_assign, "assign_step(X, centers) -> labels", forbidden=_KMEANS_ASSIGN,
+    ),
+    Exercise(
+        "01-update", "01_kmeans", 2, "write the update step", "update_step", "function",
+        numeric.kmeans_update, "update_step(X, labels, n_clusters) -> centers", forbidden=_KMEANS_UPDATE,
+    ),
+    Exercise(
+        "02-responsibilities", "02_soft_assignment", 3, "responsibilities that survive far-away points",
+        "responsibilities", "function", numeric.responsibilities, "responsibilities(log_joint_NK) -> resp_NK",
+        forbidden=(*_E_STEP, "emkit.gmm.logsumexp", "emkit.soft.softmax_weights"),
+    ),
+    Exercise(
+        "02-weighted-means", "02_soft_assignment", 4, "the weighted mean", "weighted_means", "function",
+        numeric.weighted_means, "weighted_means(X, resp_NK) -> means_KD",
+        forbidden=("emkit.gmm.update_means", "emkit.gmm.m_step", "emkit.gmm._m_step", "emkit.gmm.fit"),
+    ),
+    Exercise(
+        "03-missing-e-step", "03_em_algorithm", 5, "the missing-data E-step", "conditional_x2", "function",
+        numeric.missing_conditional, "conditional_x2(x1, mean, cov) -> (cond_mean, cond_var)",
+        forbidden=(
+            "emkit.missing.conditional_moments", "emkit.missing.e_step", "emkit.missing._e_step",
+            "emkit.missing.fit",
+        ),
+        allowed=("emkit.symbolic.conditional_normal_2d",),
+    ),
+    Exercise(
+        "03-q-value", "03_em_algorithm", 6, "compute Q(θ | θᵗ)", "q_value", "function", numeric.q_value,
+        "q_value(X, resp_NK, weights, means, covariances) -> float",
+        forbidden=("emkit.gmm.q_function", "emkit.gmm.elbo"),
+        allowed=("emkit.gmm.log_gaussian_density", "emkit.gmm.log_joint"),
+    ),
+    Exercise(
+        "04-q", "04_gmm_exercise", 7, "Q(θ | θᵗ)", "q_answer", "expression", algebra.q_function,
+        "q_answer: a SymPy expression", forbidden=("emkit.symbolic.q_function", "emkit.symbolic.q_parts"),
+    ),
+    Exercise(
+        "04-tau", "04_gmm_exercise", 8, "the update for τ", "tau_answer", "expression", algebra.tau_update,
+        "tau_answer: a SymPy expression", forbidden=("emkit.symbolic.derive_tau", "emkit.symbolic._derive"),
+        allowed=("emkit.symbolic.split_sums",),
+    ),
+    Exercise(
+        "04-mu", "04_gmm_exercise", 9, "the update for μ₁", "mu_answer", "expression", algebra.mu_update,
+        "mu_answer: a SymPy expression", forbidden=("emkit.symbolic.derive_mean", "emkit.symbolic._derive"),
+        allowed=("emkit.symbolic.split_sums",),
+    ),
+    Exercise(
+        "04-sigma", "04_gmm_exercise", 10, "the update for Σ₁ (one dimension)", "sigma_answer", "expression",
+        algebra.sigma_update, "sigma_answer: a SymPy expression",
+        forbidden=("emkit.symbolic.derive_variance", "emkit.symbolic._derive"),
+        allowed=("emkit.symbolic.split_sums",),
+    ),
+    Exercise(
+        "04-e-step", "04_gmm_exercise", 11, "the E-step in numpy", "e_step", "function", numeric.e_step,
+        "e_step(X, weights, means, covariances) -> (resp_NK, log_likelihood)",
+        forbidden=(*_E_STEP, "emkit.gmm.log_likelihood"),
+        allowed=("emkit.gmm.log_gaussian_density", "emkit.gmm.log_joint", "emkit.gmm.logsumexp"),
+    ),
+    Exercise(
+        "04-m-step", "04_gmm_exercise", 12, "the M-step in numpy", "m_step", "function", numeric.m_step,
+        "m_step(X, resp_NK) -> (weights, means, covariances)", forbidden=_M_STEP,
+    ),
+]  # fmt: skip
+
+#: Every exercise of the course, by id, in course order.
+EXERCISES: dict[str, Exercise] = {e.id: e for e in _LIST}
+
+
+def exercises_for(notebook: str) -> list[Exercise]:
+    """The exercises of one notebook (by its stem, e.g. ``"01_kmeans"``), in order."""
+    return [e for e in EXERCISES.values() if e.notebook == notebook]

@@ -1,0 +1,138 @@
+"""What a check returns: a :class:`CheckResult` made of :class:`Part` s.
+
+A result renders as HTML in a notebook and as text elsewhere. It also gives
+the numbers other tools need: ``.passed``, ``.score`` (the fraction of parts
+passed, 0..1), ``.points(out_of)`` (for nbgrader: prints the feedback, returns
+the points as a plain float) and ``.raise_if_failed()`` / ``.require_part(k)``
+(for otter-grader and plain ``assert`` -style tests).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+__all__ = ["CheckResult", "Part"]
+
+
+@dataclass
+class Part:
+    """One checked aspect of an answer.
+
+    ``slip`` names a recognised mistake (``"N_k - 1 instead of N_k"``); ``note``
+    is shown even when the part passed (for example, that the answer was
+    compared at float32 precision).
+    """
+
+    name: str
+    passed: bool
+    message: str = ""
+    hint: str = ""
+    answered: bool = True
+    slip: str = ""
+    note: str = ""
+
+
+@dataclass
+class CheckResult:
+    """The outcome of a check: renders as HTML in a notebook, as text elsewhere."""
+
+    exercise: str
+    parts: list[Part] = field(default_factory=list)
+
+    @property
+    def answered(self) -> bool:
+        return all(p.answered for p in self.parts)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.parts) and all(p.passed for p in self.parts)
+
+    @property
+    def score(self) -> float:
+        """The fraction of parts passed, 0..1 (partial credit)."""
+        return sum(p.passed for p in self.parts) / len(self.parts) if self.parts else 0.0
+
+    @property
+    def slips(self) -> list[str]:
+        """The named mistakes recognised in the failing parts (no repeats)."""
+        return list(dict.fromkeys(p.slip for p in self.parts if p.slip and not p.passed))
+
+    def summary(self) -> str:
+        if not self.answered:
+            return f"{self.exercise}: not answered yet — write your answer in the exercise cell above, then run this."
+        n = len(self.parts)
+        if self.passed:
+            return f"{self.exercise}: {'the only part' if n == 1 else f'all {n} parts'} passed. Well done!"
+        n_ok = sum(p.passed for p in self.parts)
+        return f"{self.exercise}: {n_ok} of {n} parts passed."
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        if self.answered:
+            for p in self.parts:
+                lines.append(f"  [{'pass' if p.passed else 'FAIL'}] {p.name}")
+                if not p.passed:
+                    if p.slip:
+                        lines.append(f"         Mistake: {p.slip}.")
+                    lines += [f"         {line}" for line in p.message.splitlines()]
+                    if p.hint:
+                        lines.append(f"         Hint: {p.hint}")
+                if p.note:
+                    lines.append(f"         Note: {p.note}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        if not self.answered:
+            return f'<div style="padding:6px;border-left:5px solid #999999"><b>{html.escape(self.summary())}</b></div>'
+        colour = "#009E73" if self.passed else "#D55E00"
+        rows = []
+        for p in self.parts:
+            mark = "✔" if p.passed else "✘"
+            detail = ""
+            if not p.passed:
+                if p.slip:
+                    detail += f"<br><b>Mistake: {html.escape(p.slip)}.</b>"
+                detail += f"<pre style='margin:2px 0;white-space:pre-wrap'>{html.escape(p.message)}</pre>"
+                if p.hint:
+                    detail += f"<i>Hint: {html.escape(p.hint)}</i>"
+            if p.note:
+                detail += f"<br><small>Note: {html.escape(p.note)}</small>"
+            rows.append(f"<li>{mark} {html.escape(p.name)}{detail}</li>")
+        return (
+            f'<div style="padding:6px;border-left:5px solid {colour}"><b>{html.escape(self.summary())}</b>'
+            f"<ul style='margin:4px 0'>{''.join(rows)}</ul></div>"
+        )
+
+    def raise_if_failed(self) -> None:
+        """Raise ``AssertionError`` with the feedback text unless every part passed."""
+        if not self.passed:
+            raise AssertionError(str(self))
+
+    def require_part(self, k: int) -> None:
+        """Raise ``AssertionError`` with part ``k``'s feedback (1-based) unless that part passed.
+
+        One otter-grader test case per part gives partial credit with the
+        feedback of the part that failed.
+        """
+        if not 1 <= k <= len(self.parts):
+            raise AssertionError(f"{self.exercise}: there is no part {k} (this check has {len(self.parts)})")
+        p = self.parts[k - 1]
+        if not p.answered:
+            raise AssertionError(self.summary())
+        if not p.passed:
+            one = CheckResult(self.exercise, [p])
+            raise AssertionError("\n".join(str(one).splitlines()[1:]))
+
+    def points(self, out_of: float) -> float:
+        """Print the feedback and return ``score × out_of`` as a plain float (nbgrader's partial credit).
+
+        nbgrader reads a test cell's last value as the points earned (not a
+        fraction), and treats any text on stderr as a failure; this prints to
+        stdout only.
+        """
+        out_of = float(out_of)
+        print(str(self))
+        return round(self.score * out_of, 6)
