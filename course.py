@@ -2,7 +2,7 @@
 """Set up and run the EM course with nothing but Python >= 3.11.
 
     python3 course.py lab       # set up, then open the course in JupyterLab
-    python3 course.py test      # set up, then lint and run the whole test suite
+    python3 course.py test      # set up (with the test tools and otter/nbgrader), then lint and run every test
     python3 course.py execute   # (maintainers) regenerate student notebooks, re-run all, store outputs
 
 Set-up means: a virtual environment in ``.venv`` next to this file, with the
@@ -65,7 +65,7 @@ def lab(args: list[str]) -> None:
 
 
 def test(args: list[str]) -> None:
-    setup("test")
+    setup("test,grading")
     run(PYTHON, "-m", "ruff", "check", *LINT_PATHS)
     run(PYTHON, "-m", "ruff", "format", "--check", *LINT_PATHS)
     run(PYTHON, "-m", "pytest", *args)

@@ -2,12 +2,54 @@
 
 emkit student SOURCE.ipynb... -o DIR   student notebooks from solution notebooks
 emkit execute NOTEBOOK.ipynb...        re-run notebooks in place, storing outputs
+emkit grade SUBMISSION.ipynb... --report grades.csv   grade submissions (see emkit grade --help)
+emkit slides [NOTEBOOK...] -o DIR      reveal.js decks
+emkit otter-tests -o tests/            otter-grader test files for the assignment's questions
+emkit nbgrader-source NOTEBOOK... -o source/ps1   nbgrader source notebooks from the course notebooks
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+GRADE_EPILOG = """\
+Exit status: 0 when every submission was graded (whatever its score), 1 when
+at least one could not be graded at all (malformed, or its notebook could not
+be run), 2 for a usage error (a bad option or assignment file).
+
+Time limits: --cell-timeout applies to each cell (a cell past it is stopped and
+the next cell runs); --call-timeout to each call of an answer function;
+--timeout is the wall-clock limit of one whole submission.
+"""
+
+
+def _grade_parser(sub):
+    p = sub.add_parser(
+        "grade",
+        help="grade submitted notebooks into a report (trusted: submissions run in their own process)",
+        description="Grade submitted notebooks. Each runs in a separate process; the scores are computed in "
+        "this one, from plain data, on inputs made fresh for each run.",
+        epilog=GRADE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("submissions", nargs="+", help="submitted notebooks (read once, never modified)")
+    p.add_argument("--report", required=True, help="CSV report: one row per student and question")
+    p.add_argument("--json", help="also write a JSON report (points, statuses, each cell's outcome)")
+    p.add_argument("--feedback", help="also write one feedback file per student (Markdown and HTML) into this folder")
+    p.add_argument("--assignment", help="an assignment file (TOML); default: the course's own exercises")
+    p.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: cores, at most 4)")
+    p.add_argument("--cell-timeout", type=float, default=60.0, help="seconds per cell (default 60)")
+    p.add_argument("--call-timeout", type=float, default=10.0, help="seconds per call of an answer (default 10)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per submission in all (default 600)")
+    p.add_argument("--memory", type=int, default=2048, help="memory limit of a submission in MB (default 2048)")
+    p.add_argument(
+        "--sandbox",
+        choices=["none", "bwrap"],
+        default="none",
+        help="also run each submission inside bubblewrap (no network, read-only system, nothing else visible)",
+    )
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,12 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     p_student.add_argument("--no-execute", action="store_true", help="do not run the generated notebooks")
     p_execute = sub.add_parser("execute", help="re-run notebooks in place and store their outputs")
     p_execute.add_argument("notebooks", nargs="+")
-    p_grade = sub.add_parser("grade", help="grade submitted notebooks into a report")
-    p_grade.add_argument("submissions", nargs="+", help="submitted notebooks (never modified)")
-    p_grade.add_argument("--report", required=True, help="CSV report: one row per student and question")
-    p_grade.add_argument("--json", help="also write a JSON report here")
-    p_grade.add_argument("--timeout", type=float, default=120.0, help="seconds per notebook (default 120)")
-    p_grade.add_argument("--jobs", type=int, default=None, help="notebooks graded at once (default: cores, max 4)")
+    _grade_parser(sub)
+    p_otter = sub.add_parser("otter-tests", help="write otter-grader 7 test files, one per question")
+    p_otter.add_argument("-o", "--output", required=True, help="folder for the test files (otter's tests/)")
+    p_otter.add_argument("--assignment", help="an assignment file (TOML); default: the course's exercises")
+    p_nbg = sub.add_parser("nbgrader-source", help="nbgrader 0.9 source notebooks from course solution notebooks")
+    p_nbg.add_argument("notebooks", nargs="+", help="solution notebooks (notebooks/0*.ipynb)")
+    p_nbg.add_argument("-o", "--output", required=True, help="nbgrader's source/<assignment> folder")
+    p_nbg.add_argument("--assignment", help="an assignment file (TOML) for the points; default: the course's")
     p_slides = sub.add_parser("slides", help="build a reveal.js slide deck per notebook")
     p_slides.add_argument("notebooks", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
     p_slides.add_argument("-o", "--output", default="build/slides", help="folder for the decks (default build/slides)")
@@ -43,16 +87,85 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}", flush=True)
         return 0
     if args.command == "grade":
-        from . import grading
-
-        grading.grade(args.submissions, args.report, json_report=args.json, timeout=args.timeout, jobs=args.jobs)
-        return 0
+        return _grade(args)
+    if args.command in ("otter-tests", "nbgrader-source"):
+        return _clients(args)
     if args.command == "student":
         for path in notebook_tools.student(args.sources, args.output, run=not args.no_execute):
             print(f"wrote {path}", flush=True)
     else:
         for name in args.notebooks:
             print(f"executed {name} in {notebook_tools.execute(name):.1f} s", flush=True)
+    return 0
+
+
+def _clients(args) -> int:
+    from pathlib import Path
+
+    from .grading import assignment, clients
+
+    try:
+        chosen = assignment.load(args.assignment)
+    except assignment.AssignmentError as exc:
+        print(f"emkit {args.command}: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.command == "otter-tests":
+        for q in chosen.questions:
+            path = out / f"{q.id}.py"
+            path.write_text(clients.otter_test_source(q), encoding="utf-8")
+            print(f"wrote {path}", flush=True)
+        return 0
+    import nbformat
+
+    for name in args.notebooks:
+        nb = clients.nbgrader_source(nbformat.read(name, as_version=4), chosen.by_id())
+        path = out / Path(name).name
+        nbformat.write(nb, path)
+        print(f"wrote {path}", flush=True)
+    return 0
+
+
+def _grade(args) -> int:
+    from . import grading
+    from .grading.assignment import AssignmentError
+    from .grading.sandbox import SandboxUnavailable
+
+    for name, value in (("--cell-timeout", args.cell_timeout), ("--call-timeout", args.call_timeout),
+                        ("--timeout", args.timeout), ("--memory", args.memory)):  # fmt: skip
+        if not value > 0:
+            print(f"emkit grade: {name} must be positive; got {value}", file=sys.stderr)
+            return 2
+    if args.jobs is not None and args.jobs < 1:
+        print(f"emkit grade: --jobs must be at least 1; got {args.jobs}", file=sys.stderr)
+        return 2
+    limits = grading.Limits(cell=args.cell_timeout, call=args.call_timeout, total=args.timeout, memory_mb=args.memory)
+    try:
+        results = grading.grade(
+            args.submissions,
+            args.report,
+            json_report=args.json,
+            feedback=args.feedback,
+            assignment=args.assignment,
+            limits=limits,
+            jobs=args.jobs,
+            sandbox=None if args.sandbox == "none" else args.sandbox,
+        )
+    except AssignmentError as exc:
+        print(f"emkit grade: {exc}", file=sys.stderr)
+        return 2
+    except SandboxUnavailable as exc:
+        print(f"emkit grade: --sandbox bwrap: {exc}", file=sys.stderr)
+        return 2
+    failed = [r for r in results if not r.graded]
+    if failed:
+        print(
+            f"emkit grade: {len(failed)} submission(s) could not be graded at all: "
+            + ", ".join(r.submission for r in failed[:10]),
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

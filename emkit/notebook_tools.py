@@ -107,7 +107,9 @@ def stamp_roles(nb, source_name: str | None = None):
         if "exercise" in meta:
             ex = EXERCISES.get(meta["exercise"])
             if ex is None:
-                raise ValueError(f"a cell is marked as exercise {meta['exercise']!r}, which emkit.check.EXERCISES lacks")
+                raise ValueError(
+                    f"a cell is marked as exercise {meta['exercise']!r}, which emkit.check.EXERCISES lacks"
+                )
             if not re.search(rf"\b{re.escape(ex.answer)}\b", cell.source):
                 raise ValueError(f"the cell of exercise {ex.id} does not define its answer {ex.answer!r}")
             cell.metadata["emkit"] = {"role": "exercise", "exercise": ex.id}

@@ -1,7 +1,13 @@
-"""emkit grade: a folder of good, partial, wrong, crashing, hanging and malformed submissions."""
+"""emkit grade as a hostile student would try it: every forgery scores 0, honest work full marks, no file changes.
+
+One batch of submissions is graded once (module fixture); each test reads its
+rows. The submissions are built like the course's student notebooks: the
+exercise cells carry the metadata ``emkit student`` writes.
+"""
 
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 import json
@@ -12,7 +18,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from emkit import grading
+from emkit import grading, notebook_tools
+from emkit.grading import assignment as assignment_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,154 +33,444 @@ WRONG_UPDATE = (
     "def update_step(X, labels, n_clusters):\n"
     "    return np.stack([X[labels == k].sum(0) for k in range(n_clusters)]) / len(X)\n"
 )
+SETUP = "import numpy as np\nfrom emkit import check, kmeans, gmm"
 
 
-def submission(path: Path, *cells: str, source: str = "01_kmeans") -> Path:
+def A(source):  # noqa: N802 - an exercise cell for 01-assign
+    return ("01-assign", source)
+
+
+def U(source):  # noqa: N802
+    return ("01-update", source)
+
+
+def submission(path: Path, *cells, source: str = "01_kmeans") -> Path:
     nb = nbformat.v4.new_notebook()
     nb.metadata["emkit"] = {"student_version": True, "source": source}
-    nb.cells = [nbformat.v4.new_code_cell("import numpy as np")] + [nbformat.v4.new_code_cell(c) for c in cells]
+    out = [nbformat.v4.new_code_cell(SETUP)]
+    out[0].metadata["emkit"] = {"role": "course"}
+    for c in cells:
+        if isinstance(c, tuple):
+            cell = nbformat.v4.new_code_cell(c[1])
+            cell.metadata["emkit"] = {"role": "exercise", "exercise": c[0]}
+        else:
+            cell = nbformat.v4.new_code_cell(c)
+        out.append(cell)
+    nb.cells = out
     nbformat.write(nb, path)
     return path
+
+
+HOSTILE = {
+    # --- the forgeries that used to work -------------------------------------------------
+    "collect-replaced": [A("import emkit.grading\nemkit.grading.collect = lambda *a: {'01-assign': {'score': 1}}")],
+    "check-patched": [
+        A("check.kmeans_assign = lambda *a, **k: type('R', (), {'score': 1.0, 'passed': True})()\nassign_step = None")
+    ],
+    "sys-modules-check": [
+        A("import sys, types\nsys.modules['emkit.check'] = types.ModuleType('fake')\nassign_step = 1")
+    ],
+    "print-rewritten": [
+        A(
+            "import builtins, sys\n_p = builtins.print\n"
+            'builtins.print = lambda *a, **k: _p(\'EMKIT-BEGIN {"01-assign": {"score": 1.0}} EMKIT-END\', **k)\n'
+            + WRONG_ASSIGN
+        )
+    ],
+    "stdout-forgery": [A('import os\nos.write(1, b\'{"op": "result", "seq": 1, "value": 1}\\n\')\n' + WRONG_ASSIGN)],
+    "channel-forgery": [
+        A(
+            "import os\nfor fd in range(3, 64):\n    try:\n"
+            '        os.write(fd, b\'{"op":"result","seq":1,"value":{"t":"none"}}\\n\')\n'
+            "    except OSError:\n        pass\n" + WRONG_ASSIGN
+        )
+    ],
+    # --- reaching the reference implementation -----------------------------------------
+    "alias": [A("assign_step = kmeans.assign"), U("update_step = kmeans.update")],
+    "obfuscated-import": [
+        A("assign_step = getattr(__import__('em' + 'kit.kmeans', fromlist=['_']), 'as' + 'sign')"),
+        U("import importlib\nupdate_step = vars(importlib.import_module('emkit.' + 'kmeans'))['upd' + 'ate']"),
+    ],
+    "through-fit": [
+        A("def assign_step(X, centers):\n    return kmeans.fit(X, len(centers), init=centers, max_iter=1).labels"),
+        U("def update_step(X, labels, K):\n    return gmm.update_means(X, np.eye(K)[labels])"),
+    ],
+    "captured-early": [A("_ref = kmeans._assign\ndef assign_step(X, C):\n    return _ref(X, C)")],
+    "detects-grading": [
+        A(
+            "import os\ndef assign_step(X, C):\n    if 'emkit-grade' in os.environ.get('HOME', ''):\n"
+            "        return kmeans.assign(X, C)\n    return np.zeros(len(X), int)"
+        )
+    ],
+    "reads-source": [A("src = open(kmeans.__file__).read()\nns = {}\nexec(src, ns)\nassign_step = ns['assign']")],
+    "getsource-exec": [
+        A(
+            "import inspect, sys, types\nmod = types.ModuleType('emkit.copy')\nmod.__package__ = 'emkit'\n"
+            "sys.modules['emkit.copy'] = mod\nexec(inspect.getsource(kmeans), mod.__dict__)\n"
+            "def assign_step(X, C):\n    return mod.assign(X, C)"
+        )
+    ],
+    "function-copy": [
+        A("import types\nassign_step = types.FunctionType(kmeans.assign.__code__, vars(kmeans), 'mine')")
+    ],
+    "code-rebuilt": [A("c = kmeans._assign.__code__.replace(co_name='mine')\nassign_step = RIGHT")],
+    "code-swapped": [A("kmeans.assign.__code__ = (lambda X, C: None).__code__\n" + RIGHT_ASSIGN)],
+    "lazy-array": [
+        A(
+            "class Lazy:\n    def __init__(self, X, C):\n        self.X, self.C = X, C\n"
+            "    def __array__(self, dtype=None, copy=None):\n        return kmeans.assign(self.X, self.C)\n"
+            "def assign_step(X, C):\n    return Lazy(X, C)"
+        )
+    ],
+    "numpy-patched": [A("np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n" + WRONG_ASSIGN)],
+    "audit-silenced": [A("import sys\nsys.audit = lambda *a: None\nassign_step = kmeans.assign")],
+    # --- the file system, processes and other submissions ---------------------------------
+    "vandal": [
+        "import glob, os\n"
+        "for f in glob.glob('/tmp/**/*.ipynb', recursive=True) + glob.glob(os.path.expanduser('~/../../*')):\n"
+        "    try:\n        os.remove(f)\n    except OSError:\n        pass",
+        "import os\nfor victim in VICTIMS:\n    try:\n        open(victim, 'a').write('x')\n    except OSError:\n"
+        "        pass\n    try:\n        os.remove(victim)\n    except OSError:\n        pass",
+        A(RIGHT_ASSIGN),
+    ],
+    "subprocess": [A("import subprocess\nsubprocess.run(['cat', kmeans.__file__])\n" + RIGHT_ASSIGN)],
+    "kill-grader": [A("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + RIGHT_ASSIGN)],
+    "ctypes": [A("import ctypes\nctypes.string_at(id(kmeans), 64)\n" + RIGHT_ASSIGN)],
+    "gc-scan": [A("import gc\nhooks = [o for o in gc.get_objects() if callable(o)]\n" + RIGHT_ASSIGN)],
+    "thread-helper": [
+        A(
+            "import threading, queue\njobs, answers = queue.Queue(), queue.Queue()\n"
+            "def helper():\n    while True:\n        X, C = jobs.get()\n        answers.put(kmeans.assign(X, C))\n"
+            "threading.Thread(target=helper, daemon=True).start()\n"
+            "def assign_step(X, C):\n    jobs.put((X, C))\n    return answers.get(timeout=2)"
+        )
+    ],
+    "network": [A("import socket\nsocket.create_connection(('127.0.0.1', 9))\n" + RIGHT_ASSIGN)],
+    "tracer": [A("import sys\nsys.settrace(lambda *a: None)\n" + RIGHT_ASSIGN)],
+    # --- hangs, crashes, memory --------------------------------------------------------------
+    "answer-hangs": [A("def assign_step(X, C):\n    while True:\n        pass"), U(RIGHT_UPDATE)],
+    "answer-exits": [A("import os\ndef assign_step(X, C):\n    os._exit(3)"), U(RIGHT_UPDATE)],
+    "answer-bomb": [A("def assign_step(X, C):\n    return np.ones((10**6, 10**5))"), U(RIGHT_UPDATE)],
+}
+
+HONEST = {
+    "good": [A(RIGHT_ASSIGN), U(RIGHT_UPDATE)],
+    "partial": [A(RIGHT_ASSIGN), U(WRONG_UPDATE)],
+    "wrong": [A(WRONG_ASSIGN), U(WRONG_UPDATE)],
+    "hang-unrelated": [A(RIGHT_ASSIGN), "while True:\n    pass", U(RIGHT_UPDATE)],
+    "hang-stubborn": [
+        A(RIGHT_ASSIGN),
+        "import signal, time\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    try:\n"
+        "        time.sleep(0.1)\n    except BaseException:\n        pass",
+        U(RIGHT_UPDATE),
+    ],
+    "crash-unrelated": [A(RIGHT_ASSIGN), "import os\nos._exit(3)", U(RIGHT_UPDATE)],
+    "memory-bomb": [A(RIGHT_ASSIGN), "x = bytearray(10**11)", U(RIGHT_UPDATE)],
+    "raises": ["raise RuntimeError('student bug')", A(RIGHT_ASSIGN), U(RIGHT_UPDATE)],
+    "flood": ["print('x' * 50_000_000)", A(RIGHT_ASSIGN), U(RIGHT_UPDATE)],
+    "unanswered": [A("def assign_step(X, centers):\n    raise NotImplementedError"), U("update_step = None")],
+    "answer-elsewhere": [
+        A("# answered below"),
+        "def assign_step(X, C):\n    return ((X[:, None] - C) ** 2).sum(2).argmin(1)",
+    ],
+    "duplicate-cells": [A(WRONG_ASSIGN), A(RIGHT_ASSIGN), U(RIGHT_UPDATE)],
+}
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
-    subs = {
-        "good": submission(folder / "good.ipynb", RIGHT_ASSIGN, RIGHT_UPDATE),
-        "partial": submission(folder / "partial.ipynb", RIGHT_ASSIGN, WRONG_UPDATE),
-        "wrong": submission(folder / "wrong.ipynb", WRONG_ASSIGN, WRONG_UPDATE),
-        "raises": submission(folder / "raises.ipynb", "raise RuntimeError('student bug')", RIGHT_ASSIGN),
-        "crash": submission(folder / "crash.ipynb", RIGHT_ASSIGN, "import os\nos._exit(3)"),
-        "hang": submission(folder / "hang.ipynb", RIGHT_ASSIGN, "while True:\n    pass"),
-        "flood": submission(folder / "flood.ipynb", "print('x' * 5_000_000)", RIGHT_ASSIGN, RIGHT_UPDATE),
-        "unanswered": submission(
-            folder / "unanswered.ipynb", "def assign_step(X, centers):\n    raise NotImplementedError"
-        ),
-    }
-    victim = folder / "victim.ipynb"
-    subs["victim"] = submission(victim, RIGHT_ASSIGN, RIGHT_UPDATE)
-    subs["vandal"] = submission(
-        folder / "vandal.ipynb",
-        "import os, glob\n"
-        "for f in glob.glob('*') + glob.glob('../*'):\n    os.remove(f) if os.path.isfile(f) else None\n"
-        f"os.remove({str(victim)!r})",
-        RIGHT_ASSIGN,
-    )
+    victims = [submission(folder / f"victim{k}.ipynb", A(RIGHT_ASSIGN), U(RIGHT_UPDATE)) for k in range(2)]
+    paths = {}
+    for name, cells in {**HOSTILE, **HONEST}.items():
+        cells = [
+            (c[0], c[1].replace("RIGHT", "None"))
+            if isinstance(c, tuple)
+            else c.replace("VICTIMS", repr([str(v) for v in victims]))
+            for c in cells
+        ]
+        paths[name] = submission(folder / f"{name}.ipynb", *cells)
     (folder / "malformed.ipynb").write_text('{"cells": [ this is not json', encoding="utf-8")
-    subs["malformed"] = folder / "malformed.ipynb"
-    order = [
-        "good",
-        "partial",
-        "wrong",
-        "raises",
-        "crash",
-        "hang",
-        "flood",
-        "unanswered",
-        "malformed",
-        "vandal",
-        "victim",
-    ]
-    paths = [subs[k] for k in order]
-    before = {p: p.read_bytes() for p in paths}
-    report = folder / "out" / "grades.csv"
-    messages = []
-    results = grading.grade(
-        paths, report, json_report=folder / "out" / "grades.json", timeout=8, progress=messages.append
+    (folder / "empty.ipynb").write_bytes(b"")
+    (folder / "not-a-notebook.ipynb").write_text('{"hello": 1}', encoding="utf-8")
+    (folder / "nbformat5.ipynb").write_text(
+        json.dumps({"nbformat": 5, "nbformat_minor": 0, "metadata": {}, "cells": []}), encoding="utf-8"
     )
-    rows = list(csv.DictReader(open(report, encoding="utf-8")))
+    big = nbformat.read(paths["good"], as_version=4)
+    big.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="y" * 50_000_000)]
+    nbformat.write(big, folder / "big-output.ipynb")
+    claims = nbformat.read(paths["good"], as_version=4)
+    claims.metadata["emkit"]["source"] = "04_gmm_exercise"
+    for c in claims.cells:
+        c.metadata.pop("emkit", None)
+    nbformat.write(claims, folder / "claims-04.ipynb")
+    for extra in ("malformed", "empty", "not-a-notebook", "nbformat5", "big-output", "claims-04"):
+        paths[extra] = folder / f"{extra}.ipynb"
+    all_paths = [*paths.values(), *victims]
+    before = {p: p.read_bytes() for p in all_paths}
+    out = tmp_path_factory.mktemp("out")
+    messages = []
+    limits = grading.Limits(cell=4.0, call=3.0, total=120.0, memory_mb=1024)
+    results = grading.grade(
+        all_paths,
+        out / "grades.csv",
+        json_report=out / "grades.json",
+        feedback=out / "feedback",
+        limits=limits,
+        jobs=2,
+        progress=messages.append,
+    )
+    rows = list(csv.DictReader(open(out / "grades.csv", encoding="utf-8")))
     return {
-        "results": results,
+        "results": {r.student: r for r in results},
         "rows": rows,
         "before": before,
-        "report": report,
+        "out": out,
         "messages": messages,
         "folder": folder,
     }
 
 
-def scores(graded, student):
-    return {r["question"]: float(r["score"]) for r in graded["rows"] if r["student"] == student}
+def points(graded, student) -> dict:
+    return {r["question"]: float(r["points"]) for r in graded["rows"] if r["student"] == student}
 
 
-def status(graded, student):
-    return next(r.status for r in graded["results"] if r.student == student)
+def statuses(graded, student) -> dict:
+    return {r["question"]: r["status"] for r in graded["rows"] if r["student"] == student}
 
 
-def test_good_partial_wrong(graded):
-    assert scores(graded, "good") == {"01-assign": 1.0, "01-update": 1.0}
-    assert scores(graded, "partial") == {"01-assign": 1.0, "01-update": 0.0}
-    assert scores(graded, "wrong") == {"01-assign": 0.0, "01-update": 0.0}
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_submissions_get_no_points_they_did_not_earn(graded, name):
+    got = points(graded, name)
+    assert got, f"{name} has no rows"
+    for question, value in got.items():
+        if question == "01-update" and name in {"answer-hangs", "answer-exits", "answer-bomb"}:
+            assert value == 1.0, (name, graded["results"][name].status)  # the other answer still counts
+        elif name == "vandal" and question == "01-assign":
+            assert value == 1.0, statuses(graded, name)  # its own honest cell, after the refused vandalism
+        else:
+            assert value == 0.0, (name, question, statuses(graded, name), graded["results"][name].status)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["alias", "obfuscated-import", "through-fit", "captured-early", "detects-grading", "getsource-exec",
+     "function-copy", "lazy-array", "audit-silenced", "thread-helper"],
+)  # fmt: skip
+def test_reference_calls_are_named(graded, name):
+    status = statuses(graded, name)
+    assert status["01-assign"] == "uses the reference implementation", status
+    feedback = next(r["feedback"] for r in graded["rows"] if r["student"] == name and r["question"] == "01-assign")
+    assert "emkit.kmeans" in feedback
+
+
+def test_refused_actions_are_reported(graded):
+    for name, what in [
+        ("reads-source", "open /"),
+        ("subprocess", "subprocess.Popen"),
+        ("kill-grader", "os.kill"),
+        ("ctypes", "ctypes"),
+        ("gc-scan", "gc.get_objects"),
+        ("network", "socket"),
+        ("tracer", "sys.settrace"),
+        ("code-rebuilt", "rebuilding the code"),
+        ("code-swapped", "replacing the code"),
+    ]:
+        notes = " ".join(graded["results"][name].notes)
+        assert "refused while grading" in notes and what in notes, (name, notes)
+
+
+def test_the_channel_cannot_be_forged(graded):
+    result = graded["results"]["channel-forgery"]
+    assert "channel" in result.status or all(v == 0.0 for v in points(graded, "channel-forgery").values())
+
+
+def test_honest_work_gets_full_marks_despite_hangs_crashes_and_bombs(graded):
+    for name in ("good", "hang-unrelated", "hang-stubborn", "crash-unrelated", "memory-bomb", "raises", "flood"):
+        assert points(graded, name) == {"01-assign": 1.0, "01-update": 1.0}, (name, graded["results"][name].status)
+    assert "stopped at the time limit" in graded["results"]["hang-unrelated"].status
+    assert "skipped" in graded["results"]["hang-stubborn"].status
+    assert "skipped" in graded["results"]["crash-unrelated"].status
+    assert "MemoryError" in graded["results"]["memory-bomb"].status
+    assert "RuntimeError: student bug" in graded["results"]["raises"].status
+
+
+def test_partial_and_wrong_answers_with_named_slips(graded):
+    assert points(graded, "partial") == {"01-assign": 1.0, "01-update": 0.0}
+    assert points(graded, "wrong") == {"01-assign": 0.0, "01-update": 0.0}
     feedback = {r["question"]: r["feedback"] for r in graded["rows"] if r["student"] == "wrong"}
-    assert "argmin, not argmax" in feedback["01-assign"]
-    assert "divided each cluster's sum by N" in feedback["01-update"]
+    assert "argmax instead of argmin" in feedback["01-assign"]
+    assert "divided by N" in feedback["01-update"]
 
 
-def test_errors_crashes_hangs_and_floods_are_reported_not_fatal(graded):
-    assert "cell error" in status(graded, "raises") and "RuntimeError: student bug" in status(graded, "raises")
-    assert scores(graded, "raises")["01-assign"] == 1.0  # later cells still ran
-    assert "kernel died" in status(graded, "crash")
-    assert scores(graded, "crash") == {"01-assign": 0.0, "01-update": 0.0}
-    assert "timed out" in status(graded, "hang")
-    assert scores(graded, "flood") == {"01-assign": 1.0, "01-update": 1.0}
-    unanswered = [r for r in graded["rows"] if r["student"] == "unanswered"]
-    assert {r["status"] for r in unanswered} == {"not answered", "missing"}
-    assert "malformed notebook" in status(graded, "malformed")
+def test_answers_that_hang_exit_or_explode_score_zero_and_say_why(graded):
+    fb = {r["student"]: r["feedback"] for r in graded["rows"] if r["question"] == "01-assign"}
+    assert "did not finish" in fb["answer-hangs"]
+    assert "ended its process" in fb["answer-exits"]
+    assert "MemoryError" in fb["answer-bomb"] or "ended its process" in fb["answer-bomb"]
 
 
-def test_submissions_are_never_lost_or_modified(graded):
-    folder, before = graded["folder"], graded["before"]
-    for path, content in before.items():
-        if path.name == "victim.ipynb":
-            continue
-        assert path.read_bytes() == content, path
-    # the vandal deleted its neighbour: the grader noticed and kept the original
-    assert not (folder / "victim.ipynb").exists()
-    saved = graded["report"].parent / "grades.originals" / "victim.ipynb"
-    assert hashlib.sha256(saved.read_bytes()).digest() == hashlib.sha256(before[folder / "victim.ipynb"]).digest()
-    assert any("victim.ipynb vanished during grading" in m for m in graded["messages"])
-    assert all("WARNING" in r["status"] for r in graded["rows"] if r["student"] == "victim")
-    # nothing was written next to the submissions but the report folder
-    assert sorted(p.name for p in folder.iterdir()) == sorted([p.name for p in before if p.exists()] + ["out"])
+def test_unanswered_missing_elsewhere_and_duplicates(graded):
+    assert statuses(graded, "unanswered") == {"01-assign": "not answered", "01-update": "not answered"}
+    assert points(graded, "answer-elsewhere")["01-assign"] == 1.0  # a function may be defined in any cell
+    assert points(graded, "duplicate-cells")["01-assign"] == 1.0
+    assert any("2 cells are marked" in n for n in graded["results"]["duplicate-cells"].notes)
 
 
-def test_reports_progress_and_summary(graded):
+def test_bad_files_get_a_clear_row_and_the_batch_goes_on(graded):
+    for name, text in [
+        ("malformed", "not valid JSON"),
+        ("empty", "empty"),
+        ("not-a-notebook", "not a notebook"),
+        ("nbformat5", "not a valid nbformat 4 notebook"),
+    ]:
+        result = graded["results"][name]
+        assert not result.graded and text in result.status, (name, result.status)
+    assert points(graded, "big-output") == {"01-assign": 1.0, "01-update": 1.0}  # stored outputs are ignored
+    claims = graded["results"]["claims-04"]
+    assert set(statuses(graded, "claims-04").values()) == {"missing"}, claims.rows
+
+
+def test_no_submission_is_modified_or_lost(graded):
+    for path, content in graded["before"].items():
+        assert path.exists(), f"{path} vanished"
+        assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(content).digest(), path
+    assert points(graded, "victim0") == {"01-assign": 1.0, "01-update": 1.0}
+    assert not any("WARNING" in m for m in graded["messages"])
+    expected = sorted(p.name for p in graded["before"] if p.parent == graded["folder"])
+    assert sorted(p.name for p in graded["folder"].iterdir()) == expected  # nothing written next to them
+
+
+def test_reports_feedback_files_and_progress(graded):
     rows = graded["rows"]
-    assert set(rows[0]) == {"student", "submission", "question", "score", "passed_parts", "status", "feedback"}
-    data = json.loads((graded["report"].parent / "grades.json").read_text())
-    assert [d["student"] for d in data][:3] == ["good", "partial", "wrong"]
-    assert any(m.startswith("[1/11] good.ipynb: 2.00 / 2") for m in graded["messages"])
-    summary = graded["messages"][-1]
-    assert "student" in summary and "good" in summary and "malformed" in summary
+    assert set(rows[0]) == {
+        "student",
+        "submission",
+        "question",
+        "points",
+        "max_points",
+        "passed_parts",
+        "status",
+        "feedback",
+    }
+    data = json.loads((graded["out"] / "grades.json").read_text())
+    good = next(s for s in data["submissions"] if s["student"] == "good")
+    assert good["points"] == 2.0 and good["max_points"] == 2.0 and good["cells"][0]["status"] == "ok"
+    md = (graded["out"] / "feedback" / "wrong.md").read_text()
+    assert "argmax instead of argmin" in md and "0.00 of 2.00" in md
+    assert (graded["out"] / "feedback" / "wrong.html").read_text().startswith("<!doctype html>")
+    assert any(m.startswith("[") and "good.ipynb: 2.00 / 2.00" in m for m in graded["messages"])
+    assert "student" in graded["messages"][-1] and "malformed" in graded["messages"][-1]
 
 
-def test_real_solution_and_student_notebooks(tmp_path):
-    """The course's own notebook 02: the solution scores full marks, the student version zero."""
-    solution = ROOT / "notebooks" / "02_soft_assignment.ipynb"
-    student = ROOT / "notebooks" / "exercises" / "02_soft_assignment.ipynb"
-    results = grading.grade([solution, student], tmp_path / "g.csv", timeout=60, progress=lambda m: None)
-    assert [sum(r.score for r in res.rows) for res in results] == [2.0, 0.0]
-    assert all(row.status == "not answered" for row in results[1].rows)
-
-
-def test_cli(tmp_path):
-    sub = submission(tmp_path / "cli.ipynb", RIGHT_ASSIGN, RIGHT_UPDATE)
-    out = subprocess.run(
-        [sys.executable, "-m", "emkit", "grade", str(sub), "--report", str(tmp_path / "r.csv"), "--timeout", "30"],
-        capture_output=True,
-        text=True,
-        timeout=120,
+def honest(source: Path) -> nbformat.NotebookNode:
+    return notebook_tools.make_student(
+        copy.deepcopy(nbformat.read(source, as_version=4)), source.stem, keep_solutions=True
     )
+
+
+def test_the_course_notebooks_honest_full_marks_students_not_answered(tmp_path):
+    """Each course notebook with its solutions filled into the student version scores full marks."""
+    paths = []
+    for source in sorted((ROOT / "notebooks").glob("0[1-4]*.ipynb")):
+        path = tmp_path / f"honest_{source.name}"
+        nbformat.write(honest(source), path)
+        paths += [path, ROOT / "notebooks" / "exercises" / source.name]
+    results = grading.grade(paths, tmp_path / "g.csv", progress=lambda m: None, jobs=2)
+    for r in results:
+        if r.student.startswith("honest_"):
+            assert r.points == r.max_points > 0, (r.student, [(x.question, x.status, x.feedback[:300]) for x in r.rows])
+            assert r.status == "ok", (r.student, r.status, r.cells)
+            assert not r.notes, r.notes
+        else:
+            assert r.points == 0.0 and {x.status for x in r.rows} == {"not answered"}, (r.student, r.rows)
+
+
+def test_cli_exit_codes(tmp_path):
+    good = submission(tmp_path / "cli.ipynb", A(RIGHT_ASSIGN), U(RIGHT_UPDATE))
+    run = [sys.executable, "-m", "emkit", "grade", "--report", str(tmp_path / "r.csv"), "--jobs", "1"]
+    out = subprocess.run([*run, str(good)], capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr
-    assert "[1/1] cli.ipynb: 2.00 / 2" in out.stderr
-    assert len(list(csv.DictReader(open(tmp_path / "r.csv")))) == 2
+    assert "cli.ipynb: 2.00 / 2.00" in out.stderr
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("nope")
+    out = subprocess.run([*run, str(good), str(bad)], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 1 and "could not be graded at all: bad.ipynb" in out.stderr
+    out = subprocess.run([*run, "--cell-timeout", "0", str(good)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "--cell-timeout must be positive" in out.stderr
+    (tmp_path / "a.toml").write_text('[[question]]\nid = "nope"\n')
+    out = subprocess.run([*run, "--assignment", str(tmp_path / "a.toml"), str(good)], capture_output=True, text=True)
+    assert out.returncode == 2 and "give 'exercise'" in out.stderr
 
 
-def test_questions_are_found_without_metadata():
-    nb = {"cells": [{"cell_type": "code", "source": "def e_step(X, w, m, c): ..."}], "metadata": {}}
-    assert [q[0] for q in grading.questions_for(nb, "anything.ipynb")] == ["04-e-step"]
-    assert [q[0] for q in grading.questions_for({"cells": [], "metadata": {}}, "hw_01_kmeans.ipynb")] == [
-        "01-assign",
-        "01-update",
-    ]
+def test_help_says_what_the_timeouts_are():
+    out = subprocess.run([sys.executable, "-m", "emkit", "grade", "--help"], capture_output=True, text=True)
+    assert "seconds per cell" in out.stdout and "seconds per submission in all" in out.stdout
+
+
+# --- assignments ------------------------------------------------------------------------------
+
+
+def test_the_default_assignment_is_the_registry():
+    from emkit.check import EXERCISES
+
+    course = assignment_module.course()
+    assert [q.id for q in course.questions] == list(EXERCISES)
+    assert all(q.check is EXERCISES[q.id].check and q.answer == EXERCISES[q.id].answer for q in course.questions)
+
+
+def test_every_forbidden_name_is_an_emkit_function():
+    from emkit.check import EXERCISES
+
+    for e in EXERCISES.values():
+        for name in (*e.forbidden, *e.allowed):
+            assert assignment_module._known_function(name), (e.id, name)
+
+
+def test_instructor_assignment_with_points_renamed_answers_and_own_check(tmp_path):
+    (tmp_path / "my_checks.py").write_text(
+        "from emkit.check.results import CheckResult, Part\n"
+        "def double(fn, seed=None):\n"
+        "    ok = fn(21) == 42\n"
+        "    return CheckResult('doubling', [Part('21 -> 42', ok, '' if ok else 'not doubled')])\n"
+    )
+    (tmp_path / "hw.toml").write_text(
+        'name = "Homework"\n'
+        '[[question]]\nid = "01-assign"\npoints = 3\n'
+        '[[question]]\nid = "mine"\nexercise = "01-update"\nanswer = "my_update"\npoints = 2\nfind = "name"\n'
+        '[[question]]\nid = "double"\ncheck = "my_checks:double"\nanswer = "double"\nkind = "function"\nfind = "name"\n'
+    )
+    hw = assignment_module.load(tmp_path / "hw.toml")
+    assert [(q.id, q.points) for q in hw.questions] == [("01-assign", 3.0), ("mine", 2.0), ("double", 1.0)]
+    sub = submission(
+        tmp_path / "s.ipynb",
+        A(WRONG_ASSIGN),
+        RIGHT_UPDATE.replace("update_step", "my_update"),
+        "def double(x):\n    return 2 * x",
+    )
+    (r,) = grading.grade([sub], tmp_path / "g.csv", assignment=hw, progress=lambda m: None)
+    assert {x.question: (x.points, x.max_points) for x in r.rows} == {
+        "01-assign": (0.0, 3.0),
+        "mine": (2.0, 2.0),
+        "double": (1.0, 1.0),
+    }
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[[question]]\nid = "x"\n', "give 'exercise'"),
+        ('[[question]]\nid = "01-assign"\npoints = -1\n', "'points' must be a number"),
+        ('[[question]]\nid = "01-assign"\n[[question]]\nid = "01-assign"\n', "used twice"),
+        ('[[question]]\nid = "01-assign"\nallowed_calls = ["os.system"]\n', "must be emkit functions"),
+        ('[[question]]\nid = "a"\nexercise = "99-nope"\n', "no course exercise"),
+        ('[[question]]\nid = "a"\ncheck = "nope_module:f"\nanswer = "a"\nkind = "function"\n', "cannot import"),
+        ('[[question]]\nid = "01-assign"\ncolour = 1\n', "unknown key"),
+        ("name = [", "not valid TOML"),
+        ('name = "x"\n', "no [[question]]"),
+    ],
+)
+def test_bad_assignment_files_are_named(tmp_path, text, message):
+    (tmp_path / "a.toml").write_text(text)
+    with pytest.raises(assignment_module.AssignmentError, match=message.replace("[", r"\[")):
+        assignment_module.load(tmp_path / "a.toml")

@@ -67,7 +67,7 @@ def test_solutions_pass_every_check_and_students_see_not_answered(source):
     solved = list(check_outputs(source))
     assert solved
     for call, text in solved:
-        assert "parts passed. Well done!" in text, f"{source.name}: {call} does not pass: {text}"
+        assert "passed. Well done!" in text, f"{source.name}: {call} does not pass: {text}"
     for call, text in check_outputs(ROOT / "notebooks" / "exercises" / source.name):
         assert "not answered yet" in text, f"student {source.name}: {call} shows {text!r}"
 

@@ -77,6 +77,45 @@ def as_expression(answer):
     return answer
 
 
+def normalise_symbols(expr):
+    """Map symbols the learner made themselves onto the course's, by name.
+
+    ``sp.Symbol("tau")`` without the course's assumptions, an own ``i`` or
+    ``IndexedBase("x")``, or a sum over another index (``Sum(T1[j], (j, 1, N))``)
+    mean the same thing as the vocabulary's; they are renamed so that they are
+    compared as such.
+    """
+    import sympy as sp
+    from sympy.concrete.summations import Sum
+
+    symbolic, V = _vocabulary()
+    names = {
+        s: getattr(V, s)
+        for s in ("N", "i", "tau", "mu1", "mu2", "Sigma1", "Sigma2", "tau_t", "mu1_t", "mu2_t", "Sigma1_t", "Sigma2_t")
+    }
+    bases = {"x": V.x, "T1": V.T1, "T2": V.T2, "Z1": V.Z1}
+    mapping = {}
+    for atom in expr.atoms(sp.Symbol):
+        target = names.get(atom.name)
+        if target is not None and atom != target:
+            mapping[atom] = target
+    for atom in expr.atoms(sp.IndexedBase):
+        target = bases.get(str(atom.label))
+        if target is not None and atom != target:
+            mapping[atom] = target
+    if mapping:
+        expr = expr.xreplace(mapping)
+
+    def rename(s):
+        if len(s.limits) == 1:
+            var, lo, hi = s.limits[0]
+            if isinstance(var, sp.Symbol) and var != V.i and lo == 1 and hi == V.N:
+                return Sum(s.function.xreplace({var: V.i}), (V.i, 1, V.N))
+        return s
+
+    return expr.replace(lambda e: isinstance(e, Sum), rename)
+
+
 def check_vocabulary(expr, solving_for=None):
     """Refuse symbols outside the vocabulary and sums with the wrong limits, each with a clear message."""
     import sympy as sp
@@ -239,7 +278,7 @@ def run_expression(ex: ExpressionExercise, answer, seed: int | None = None) -> C
     symbolic, V = _vocabulary()
     name = "your expression"
     try:
-        expr = as_expression(answer)
+        expr = normalise_symbols(as_expression(answer))
         check_vocabulary(expr, getattr(V, ex.solving_for) if ex.solving_for else None)
     except NotAnswered:
         return CheckResult(ex.title, [Part(name, False, "not answered yet", answered=False)])
@@ -331,7 +370,11 @@ def _mu_mistakes(component=1):
     return [
         ("divided by N", S(T[i] * x[i]) / N, f"you divided by N; divide by N{sub} = Σ_i T{k}[i]."),
         ("unweighted mean", S(x[i]) / N, "that is the plain mean: weight each point by its responsibility."),
-        ("the weighted sum, not the mean", S(T[i] * x[i]), f"that is the weighted sum; divide it by N{sub} = Σ_i T{k}[i]."),
+        (
+            "the weighted sum, not the mean",
+            S(T[i] * x[i]),
+            f"that is the weighted sum; divide it by N{sub} = Σ_i T{k}[i].",
+        ),
         (
             "the other component's T2" if k == 1 else "the other component's T1",
             S(other[i] * x[i]) / S(other[i]),
@@ -387,11 +430,20 @@ def _sigma_mistakes(component=1):
             S(T[i] * x[i] ** 2) / S(T[i]),
             f"that is the weighted second moment: subtract the mean (x[i] − mu{k}), or subtract mu{k}² from it.",
         ),
-        ("the weighted sum, not the mean", S(T[i] * (x[i] - mu) ** 2), "divide the weighted sum of squares by Σ_i T[i]."),
+        (
+            "the weighted sum, not the mean",
+            S(T[i] * (x[i] - mu) ** 2),
+            "divide the weighted sum of squares by Σ_i T[i].",
+        ),
         (
             f"N{sub} − 1 instead of N{sub}",
             S(T[i] * (x[i] - mu) ** 2) / (S(T[i]) - 1),
             f"you divided by N{sub} − 1 (the 'unbiased' correction); maximising Q gives N{sub} = Σ_i T{k}[i].",
+        ),
+        (
+            "deviations not squared",
+            S(T[i] * (x[i] - mu)) / S(T[i]),
+            "the variance averages *squared* deviations: (x[i] − mu)**2.",
         ),
         (
             "standard deviation for variance",
@@ -444,7 +496,9 @@ def _q_mistakes():
     tau, mu1, mu2, S1, S2 = V.tau, V.mu1, V.mu2, V.Sigma1, V.Sigma2
     ref = symbolic.q_function()
 
-    def logn(xi, mu, var, *, log_half=sp.Rational(1, 2), quad_half=sp.Rational(1, 2), inverse=True, sign=-1):
+    half = sp.Rational(1, 2)
+
+    def logn(xi, mu, var, *, log_half=half, quad_half=half, inverse=True, sign=-1):
         quad = (xi - mu) ** 2 / var if inverse else (xi - mu) ** 2 * var
         return -log_half * sp.log(2 * sp.pi * var) + sign * quad_half * quad
 
@@ -453,9 +507,7 @@ def _q_mistakes():
         prior2 = sp.log(1 - tau) if prior2 is None else prior2
         return S(w1 * (prior1 + logn(x[i], mu1, S1, **kw)) + w2 * (prior2 + logn(x[i], mu2, S2, **kw)))
 
-    loglik = S(
-        sp.log(tau * sp.exp(logn(x[i], mu1, S1)) + (1 - tau) * sp.exp(logn(x[i], mu2, S2)))
-    )
+    loglik = S(sp.log(tau * sp.exp(logn(x[i], mu1, S1)) + (1 - tau) * sp.exp(logn(x[i], mu2, S2))))
     return [
         ("sign flipped", -ref, "the sign is flipped: Q is an expected log-likelihood, to be maximised."),
         (
@@ -511,7 +563,10 @@ def _q_mistakes():
         ),
         (
             "the density, not its log",
-            S(T1[i] * (sp.log(tau) + sp.exp(logn(x[i], mu1, S1))) + T2[i] * (sp.log(1 - tau) + sp.exp(logn(x[i], mu2, S2)))),
+            S(
+                T1[i] * (sp.log(tau) + sp.exp(logn(x[i], mu1, S1)))
+                + T2[i] * (sp.log(1 - tau) + sp.exp(logn(x[i], mu2, S2)))
+            ),
             "use the log-density log N(x | μ, Σ), not the density itself.",
         ),
     ]

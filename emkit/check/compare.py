@@ -115,12 +115,14 @@ def describe(got, expected, factors: dict | None = None, axis_names=("row", "col
         rows = np.flatnonzero(bad.reshape(bad.shape[0], -1).any(axis=1))
         if rows.size < bad.shape[0]:
             which = ", ".join(map(str, rows[:6])) + (", ..." if rows.size > 6 else "")
-            return f"only {axis_names[0]}{'s' if rows.size > 1 else ''} {which} {'differ' if rows.size > 1 else 'differs'}."
+            many = rows.size > 1
+            return f"only {axis_names[0]}{'s' if many else ''} {which} {'differ' if many else 'differs'}."
         if bad.ndim >= 2:
             cols = np.flatnonzero(bad.reshape(bad.shape[0], bad.shape[1], -1).any(axis=(0, 2)))
             if cols.size < bad.shape[1]:
                 which = ", ".join(map(str, cols[:6]))
-                return f"only {axis_names[1]}{'s' if cols.size > 1 else ''} {which} {'differ' if cols.size > 1 else 'differs'}."
+                many = cols.size > 1
+                return f"only {axis_names[1]}{'s' if many else ''} {which} {'differ' if many else 'differs'}."
     return ""
 
 

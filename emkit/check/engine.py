@@ -57,6 +57,7 @@ class Field:
     per_row_number: bool = False  # a number that may also come as one equal value per row
     rtol: float = 1e-8
     atol: float = 1e-10
+    centre: Callable[[Case], Any] | None = None  # subtracted before comparing (e.g. the data's mean)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,19 @@ def _read_one(f: Field, value, case: Case) -> Received:
     )
 
 
-def _matches(got: Received, wrong, f: Field) -> bool:
+def _centred(f: Field, case: Case, value):
+    """The value with the case's offset removed (tolerances are then relative to the data's spread)."""
+    a = np.asarray(value, dtype=float)
+    if f.centre is None:
+        return a
+    c = np.asarray(f.centre(case), dtype=float)
+    try:
+        return a - c
+    except ValueError:
+        return a
+
+
+def _matches(got: Received, wrong, f: Field, case: Case) -> bool:
     try:
         w = np.asarray(wrong, dtype=float)
     except (TypeError, ValueError):
@@ -127,35 +140,81 @@ def _matches(got: Received, wrong, f: Field) -> bool:
     special = both_nan | same_inf
     if np.any(~np.isfinite(g) & ~special) or np.any(~np.isfinite(w) & ~special):
         return False
+    if f.integer:
+        return bool(np.array_equal(np.where(special, 0.0, g), np.where(special, 0.0, w)))
+    g, w = _centred(f, case, g), _centred(f, case, w)
     g, w = np.where(special, 0.0, g), np.where(special, 0.0, w)
-    if f.integer:
-        return bool(np.array_equal(g, w))
-    return compare.close(g, w, float32=got.float32, rtol=max(f.rtol, 1e-7), atol=max(f.atol, 1e-9))
+    return compare.close(g, w, float32=True)
 
 
-def _correct(got: Received, exp, f: Field) -> bool:
+def _rounded_case(case: Case) -> Case:
+    """The case with every float array rounded to float32 (what a float32 computation starts from)."""
+    out = Case(**vars(case))
+    for key, value in vars(case).items():
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            setattr(out, key, value.astype(np.float32).astype(float))
+        elif isinstance(value, tuple):
+            setattr(
+                out,
+                key,
+                tuple(
+                    v.astype(np.float32).astype(float) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
+                    for v in value
+                ),
+            )
+    return out
+
+
+def _verdict(got: Received, exp, f: Field, case: Case, expected=None) -> tuple[bool, str]:
+    """(right?, note): right to the field's tolerance, or to float32 precision (with a note saying so).
+
+    A float32 answer is also compared with what the right formula gives on the
+    inputs rounded to float32: its error may come from the inputs, not the method.
+    """
+    right, note = _verdict_at(got, exp, f, case)
+    if right or not got.float32 or expected is None:
+        return right, note
+    try:
+        rounded = expected(_rounded_case(case))[f.name]
+    except Exception:  # noqa: BLE001
+        return right, note
+    right, _ = _verdict_at(got, rounded, f, case)
+    return right, ("compared with the right values computed from the inputs rounded to float32" if right else "")
+
+
+def _verdict_at(got: Received, exp, f: Field, case: Case) -> tuple[bool, str]:
     g = np.asarray(got.array)
-    if not np.all(np.isfinite(g)):
-        return False
+    if not np.all(np.isfinite(np.asarray(g, dtype=float))):
+        return False, ""
     if f.integer:
-        return bool(np.array_equal(g, np.asarray(exp)))
-    return compare.close(g, exp, float32=got.float32, rtol=f.rtol, atol=f.atol)
+        return bool(np.array_equal(g, np.asarray(exp))), ""
+    gc, ec = _centred(f, case, g), _centred(f, case, exp)
+    if not got.float32 and compare.close(gc, ec, rtol=f.rtol, atol=f.atol):
+        return True, ""
+    if compare.close(gc, ec, float32=True):
+        if got.float32:
+            return True, ""
+        err = float(np.max(np.abs(gc - ec)) / max(1e-300, float(np.max(np.abs(ec), initial=0.0)) or 1.0))
+        return True, (
+            f"{f.name} agrees with the right values only to about float32 precision (relative {err:.1e}); "
+            "accepted. Was part of the computation done in float32?"
+        )
+    return False, ""
 
 
-def _evaluate_case(ex: FunctionExercise, fn, case: Case) -> Part:
+def _receive(ex: FunctionExercise, fn, case: Case) -> dict:
     if ex.evaluate is not None:
-        received = ex.evaluate(fn, case)
-    else:
-        received = _read_fields(ex, call(fn, *case.args), case)
-    expected = ex.expected(case)
-    notes = [n for r in received.values() for n in r.notes]
-    messages, hints, slip = [], [], ""
+        return ex.evaluate(fn, case)
+    return _read_fields(ex, call(fn, *case.args), case)
+
+
+def _matching(ex: FunctionExercise, case: Case, received: dict) -> dict:
+    """For each field, the indices of the table's mistakes whose output equals the answer's on this case."""
+    out = {}
     for f in ex.fields:
-        got, exp = received[f.name], expected[f.name]
-        if _correct(got, exp, f):
-            continue
-        found = None
-        for m in ex.mistakes:
+        got = received[f.name]
+        hits = set()
+        for n, m in enumerate(ex.mistakes):
             if (m.field or ex.fields[0].name) != f.name:
                 continue
             try:
@@ -163,9 +222,26 @@ def _evaluate_case(ex: FunctionExercise, fn, case: Case) -> Part:
                     wrong = m.wrong(case)
             except Exception:  # noqa: BLE001 - a mistake that cannot be formed on this case does not match
                 continue
-            if _matches(got, wrong, f):
-                found = m
-                break
+            if _matches(got, wrong, f, case):
+                hits.add(n)
+        out[f.name] = hits
+    return out
+
+
+def _explain_case(ex: FunctionExercise, case: Case, received: dict, consistent: dict, matching: dict) -> Part:
+    expected = ex.expected(case)
+    notes = [n for r in received.values() for n in r.notes]
+    messages, hints, slip = [], [], ""
+    for f in ex.fields:
+        got, exp = received[f.name], expected[f.name]
+        right, note = _verdict(got, exp, f, case, ex.expected)
+        if right:
+            if note:
+                notes.append(note)
+            continue
+        here = matching[f.name]
+        chosen = sorted(here & consistent[f.name]) or sorted(here)
+        found = ex.mistakes[chosen[0]] if chosen else None
         finite = bool(np.all(np.isfinite(np.asarray(got.array, dtype=float))))
         if ex.explain is not None and finite:
             messages.append(ex.explain(case, f.name, got.array, exp))
@@ -179,9 +255,18 @@ def _evaluate_case(ex: FunctionExercise, fn, case: Case) -> Part:
         elif not finite:
             hints.append(ex.nonfinite_hint(case, f.name) or "")
         else:
-            how = compare.describe(got.array, exp, ex.factors(case, f.name)) if f.shape is not None else ""
             if f.shape is None:
-                how = _describe_number(float(got.array), float(exp), ex.factors(case, f.name))
+                with np.errstate(all="ignore"):
+                    how = _describe_number(float(got.array), float(exp), ex.factors(case, f.name))
+            else:
+                with np.errstate(all="ignore"):
+                    how = compare.describe(got.array, exp, ex.factors(case, f.name))
+            if got.float32:
+                slip = slip or "float32 too coarse for these values"
+                how = (
+                    f"{f.name} is float32, which keeps about 7 significant digits: not enough for these values; "
+                    "compute in float64." + (f" ({how})" if how else "")
+                )
             hints.append(f"{f.name}: {how}" if how and len(ex.fields) > 1 else how)
     if not messages:
         return Part(case.name, True, note="; ".join(notes))
@@ -226,7 +311,12 @@ def _nonfinite_explain(f: Field, got) -> str:
 
 
 def run(ex: FunctionExercise, fn, seed: int | None = None) -> CheckResult:
-    """Check the learner's ``fn`` on the exercise's cases (fixed cases if ``seed`` is None, else fresh ones)."""
+    """Check the learner's ``fn`` on the exercise's cases (fixed cases if ``seed`` is None, else fresh ones).
+
+    A slip is named when a table entry reproduces the answer; when several do
+    on one case, the one that reproduces it on *every* case is preferred (a
+    slip can be invisible on some inputs, and two slips can agree on others).
+    """
     result = CheckResult(ex.title)
     if not callable(fn):
         result.parts.append(
@@ -235,17 +325,36 @@ def run(ex: FunctionExercise, fn, seed: int | None = None) -> CheckResult:
         return result
     rng = np.random.default_rng(ex.default_seed if seed is None else seed)
     timed_out = None
+    outcomes = []  # (case, received | Part)
     for case in ex.cases(rng):
         if timed_out:  # do not wait for the time limit again on every case
-            result.parts.append(Part(case.name, False, f"not run: an earlier part did not finish ({timed_out})"))
+            outcomes.append((case, Part(case.name, False, f"not run: an earlier part did not finish ({timed_out})")))
             continue
         try:
-            result.parts.append(_evaluate_case(ex, fn, case))
+            outcomes.append((case, _receive(ex, fn, case)))
         except NotAnswered:
             return CheckResult(ex.title, [Part(case.name, False, "not answered yet", answered=False)])
         except AnswerTimedOut as exc:
             timed_out = case.name
-            result.parts.append(Part(case.name, False, str(exc)))
+            outcomes.append((case, Part(case.name, False, str(exc))))
         except AnswerFailed as exc:
-            result.parts.append(Part(case.name, False, str(exc), slip=exc.slip))
+            outcomes.append((case, Part(case.name, False, str(exc), slip=exc.slip)))
+    received = [(case, r) for case, r in outcomes if isinstance(r, dict)]
+    wrong_somewhere = any(
+        not _verdict(r[f.name], ex.expected(case)[f.name], f, case, ex.expected)[0]
+        for case, r in received
+        for f in ex.fields
+    )
+    matching = {id(case): _matching(ex, case, r) for case, r in received} if wrong_somewhere else {}
+    consistent = {}
+    for f in ex.fields:
+        sets = [matching[id(case)][f.name] for case, _ in received] if wrong_somewhere else []
+        consistent[f.name] = set.intersection(*sets) if sets else set()
+    for case, r in outcomes:
+        if isinstance(r, Part):
+            result.parts.append(r)
+        elif not wrong_somewhere:
+            result.parts.append(_explain_case(ex, case, r, consistent, {f.name: set() for f in ex.fields}))
+        else:
+            result.parts.append(_explain_case(ex, case, r, consistent, matching[id(case)]))
     return result

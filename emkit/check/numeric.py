@@ -57,7 +57,9 @@ def _kmeans_cases(rng):
         while True:
             X = rng.normal(size=(n, d)) * scale
             C = rng.normal(size=(k, d)) * scale
-            if _clear_nearest(X, C):
+            # the right labels are unambiguous, and slips that would all give one label to every point
+            # (‖x‖² − ‖c‖², signed differences) point at different centres, so they can be told apart
+            if _clear_nearest(X, C) and np.argmax((C**2).sum(1)) != np.argmax(C.sum(1)):
                 return X, C
 
     X_small, C_small = draw(5, 3, 2, 2.5)
@@ -188,9 +190,7 @@ def _update_explain(case, name, got, exp):
     k = int(np.argmax(err))
     members = np.flatnonzero(case.labels == k)
     rows = ", ".join(map(str, members[:5])) + (", ..." if members.size > 5 else "")
-    return (
-        f"centre {k} is {_fmt(got[k])}, but the mean of its {members.size} point(s) (rows {rows}) is {_fmt(exp[k])}."
-    )
+    return f"centre {k} is {_fmt(got[k])}, but the mean of its {members.size} point(s) (rows {rows}) is {_fmt(exp[k])}."
 
 
 UPDATE = FunctionExercise(
@@ -205,6 +205,7 @@ UPDATE = FunctionExercise(
                 ((c.dims["D"],), "one row only: build one centre per cluster, k = 0 .. n_clusters − 1."),
             ],
             rtol=1e-9,
+            centre=lambda c: c.X.mean(0),
         ),
     ),
     cases=_update_cases,
@@ -247,7 +248,10 @@ UPDATE = FunctionExercise(
         ),
     ),
     explain=_update_explain,
-    factors=lambda c, name: {"N / n_k": (len(c.X) / _sizes(c))[:, None], "n_k / (n_k − 1)": (_sizes(c) / (_sizes(c) - 1))[:, None]},
+    factors=lambda c, name: {
+        "N / n_k": (len(c.X) / _sizes(c))[:, None],
+        "n_k / (n_k − 1)": (_sizes(c) / (_sizes(c) - 1))[:, None],
+    },
     fallback="centre k is the mean of the rows of X whose label is k: X[labels == k].mean(axis=0).",
     nonfinite_hint=lambda c, name: (
         "a centre came out NaN: the mean of an empty selection. Does labels == k select the points of "
@@ -284,9 +288,11 @@ def _resp_cases(rng):
     extreme = log_joint(X_far, w, m, np.array([0.05, 0.05]))  # exp() underflows to 0 for the first rows
     three = rng.normal(size=(50, 3)) * 5 - 20
     square = rng.normal(size=(3, 3)) * 2 - 3
+    deep = np.vstack([rng.normal(size=(2, 2)) - 800.0, rng.normal(size=(2, 2)) - 700.0])
     cases = [
         ("six points, two components", moderate),
         ("points far from every component (the naive formula gives 0/0)", extreme),
+        ("log joint values near −800 and −700 (exp underflows below about −745)", deep),
         ("fifty points, three components, all log joint values below -20", three),
         ("three points, three components", square),
     ]
@@ -295,9 +301,7 @@ def _resp_cases(rng):
 
 def _resp_explain(case, name, got, exp):
     i = int(np.argmax(np.abs(got - exp).max(axis=1)))
-    return (
-        f"row {i}: log joint {_fmt(case.L[i])}\nexpected responsibilities {_fmt(exp[i])}, you gave {_fmt(got[i])}."
-    )
+    return f"row {i}: log joint {_fmt(case.L[i])}\nexpected responsibilities {_fmt(exp[i])}, you gave {_fmt(got[i])}."
 
 
 def _naive_resp(L):
@@ -444,6 +448,7 @@ WEIGHTED_MEANS = FunctionExercise(
                 ((c.dims["N"], c.dims["D"]), "one row per point: the sum over the points i is missing."),
             ],
             rtol=1e-9,
+            centre=lambda c: c.X.mean(0),
         ),
     ),
     cases=_wmeans_cases,
@@ -484,11 +489,6 @@ WEIGHTED_MEANS = FunctionExercise(
             "divided by N_k − 1",
             "a mean divides by N_k = Σ_i r_ik; N_k − 1 belongs to unbiased variance estimates.",
             lambda c: c.R.T @ c.X / (c.R.sum(0) - 1)[:, None],
-        ),
-        Mistake(
-            "divided by the row sums",
-            "normalise by the column sums N_k = Σ_i r_ik (one per component), not by sums over components.",
-            lambda c: c.R.T @ (c.X / c.R.sum(1)[:, None]) / c.R.shape[0],
         ),
     ),
     factors=lambda c, name: {"N / N_k": (len(c.X) / c.R.sum(0))[:, None]},
@@ -815,9 +815,7 @@ Q_VALUE = FunctionExercise(
         Mistake(
             "responsibilities missing",
             "every term must be weighted by r_ik: Q = Σ_i Σ_k r_ik (log π_k + log N(x_i | μ_k, Σ_k)).",
-            lambda c: _q_values(
-                c, lambda X, R, w, m, cov: float(np.sum(np.log(w) + _log_normal(X, m, cov)))
-            ),
+            lambda c: _q_values(c, lambda X, R, w, m, cov: float(np.sum(np.log(w) + _log_normal(X, m, cov)))),
         ),
         Mistake(
             "hard assignments",
@@ -852,8 +850,8 @@ def _gmm_cases(rng, far_point=False, offset=0.0):
     out = []
     for name, N, D, K in [
         ("1-D, two components", 10, 1, 2),
-        ("2-D, two components", 30, 2, 2),
-        ("3-D, three components", 40, 3, 3),
+        ("2-D, three components", 30, 2, 3),
+        ("3-D, two components", 40, 3, 2),
     ]:
         X = rng.normal(size=(N, D)) * 2 + offset
         w = rng.dirichlet(np.ones(K) * 2)
@@ -865,7 +863,7 @@ def _gmm_cases(rng, far_point=False, offset=0.0):
         X = np.vstack([c.X, [[80.0, -60.0]]])
         out.append(
             Case(name="a point far from every component", X=X, w=c.w, m=c.m, cov=c.cov * 0.05,
-                 dims={"N": len(X), "K": 2, "D": 2})
+                 dims={"N": len(X), "K": c.dims["K"], "D": 2})
         )  # fmt: skip
     return out
 
@@ -918,7 +916,11 @@ E_STEP = FunctionExercise(
             "resp_NK",
             shape=lambda c: (c.dims["N"], c.dims["K"]),
             causes=lambda c: [
-                ((c.dims["K"], c.dims["N"]), "transposed: one row per point, one column per component (N, K).")
+                ((c.dims["K"], c.dims["N"]), "transposed: one row per point, one column per component (N, K)."),
+                (
+                    (),
+                    "a single number came first: the values are in the wrong order; return (resp_NK, log_likelihood).",
+                ),
             ],
             rtol=1e-8,
             atol=1e-10,
@@ -965,10 +967,23 @@ E_STEP = FunctionExercise(
             lambda c: np.exp(_joint(c)) / np.exp(_joint(c)).sum(1, keepdims=True),
             "resp_NK",
         ),
-        *_both(
+        Mistake(
             "Σ⁻¹ used as Σ",
-            "the density was evaluated with the covariances inverted: the quadratic form uses Σ⁻¹, and "
-            "`covariances` holds Σ itself (do not pass or use precisions).",
+            "the densities were evaluated with the inverse matrices as covariances: `covariances` holds Σ_k "
+            "itself (inverting it gives the precision); use it as the covariance of N(x | μ_k, Σ_k).",
+            lambda c: _estep_ref(c.X, c.w, c.m, np.linalg.inv(c.cov))[0],
+            "resp_NK",
+        ),
+        Mistake(
+            "Σ⁻¹ used as Σ",
+            "the densities were evaluated with the inverse matrices as covariances: `covariances` holds Σ_k "
+            "itself (inverting it gives the precision); use it as the covariance of N(x | μ_k, Σ_k).",
+            lambda c: _estep_ref(c.X, c.w, c.m, np.linalg.inv(c.cov))[1],
+            "log_likelihood",
+        ),
+        *_both(
+            "Σ in place of Σ⁻¹",
+            "the quadratic form uses the inverse: (x − μ)ᵀ Σ⁻¹ (x − μ), not (x − μ)ᵀ Σ (x − μ).",
             {"precision": True},
         ),
         *_both(
@@ -1030,8 +1045,7 @@ E_STEP = FunctionExercise(
     factors=lambda c, name: {"1/N": 1 / c.dims["N"]},
     fallback="r_ik = π_k N(x_i|μ_k,Σ_k) / Σ_j π_j N(x_i|μ_j,Σ_j) and log-likelihood Σ_i log Σ_k π_k N(x_i|μ_k,Σ_k).",
     nonfinite_hint=lambda c, name: (
-        "the densities underflow to 0 far from every component. Work with log densities and the "
-        "log-sum-exp trick."
+        "the densities underflow to 0 far from every component. Work with log densities and the log-sum-exp trick."
     ),
     default_seed=21,
 )
@@ -1058,9 +1072,7 @@ def _mstep_ref(X, R):
 
 
 def _scatter(X, R, centres, divisor):
-    return np.stack(
-        [(R[:, k, None] * (X - centres[k])).T @ (X - centres[k]) / divisor[k] for k in range(R.shape[1])]
-    )
+    return np.stack([(R[:, k, None] * (X - centres[k])).T @ (X - centres[k]) / divisor[k] for k in range(R.shape[1])])
 
 
 def _cov_mistake(slip, message, fn):
@@ -1094,8 +1106,22 @@ M_STEP = FunctionExercise(
     title="M-step",
     signature="m_step(X, resp_NK) -> (weights, means, covariances)",
     fields=(
-        Field("weights", shape=lambda c: (c.dims["K"],), rtol=1e-9),
-        Field("means", shape=lambda c: (c.dims["K"], c.dims["D"]), rtol=1e-9),
+        Field(
+            "weights",
+            shape=lambda c: (c.dims["K"],),
+            rtol=1e-9,
+            causes=lambda c: [
+                (
+                    (c.dims["K"], c.dims["D"]),
+                    "that is the means' shape: return (weights, means, covariances) in this order.",
+                ),
+                (
+                    (c.dims["K"], c.dims["D"], c.dims["D"]),
+                    "that is the covariances' shape: return (weights, means, covariances) in this order.",
+                ),
+            ],
+        ),
+        Field("means", shape=lambda c: (c.dims["K"], c.dims["D"]), rtol=1e-9, centre=lambda c: c.X.mean(0)),
         Field(
             "covariances",
             shape=lambda c: (c.dims["K"], c.dims["D"], c.dims["D"]),
@@ -1163,6 +1189,12 @@ M_STEP = FunctionExercise(
             lambda c: _scatter(c.X, c.R, _mstep_ref(c.X, c.R)[1], c.R.sum(0) - 1),
         ),
         _cov_mistake(
+            "np.cov without bias=True",
+            "np.cov(X.T, aweights=r_k) divides by N_k − Σ_i r_ik² / N_k (a correction for 'reliability weights'); "
+            "the M-step divides by N_k: pass bias=True, or compute Σ_i r_ik (x_i − μ_k)(x_i − μ_k)ᵀ / N_k yourself.",
+            lambda c: _scatter(c.X, c.R, _mstep_ref(c.X, c.R)[1], c.R.sum(0) - (c.R**2).sum(0) / c.R.sum(0)),
+        ),
+        _cov_mistake(
             "divided by N",
             "you divided by N; divide by N_k = Σ_i r_ik.",
             lambda c: _scatter(c.X, c.R, _mstep_ref(c.X, c.R)[1], np.full(c.dims["K"], float(len(c.X)))),
@@ -1170,9 +1202,7 @@ M_STEP = FunctionExercise(
         _cov_mistake(
             "covariance without the responsibilities",
             "the covariance needs the responsibility weights r_ik on each outer product.",
-            lambda c: np.stack(
-                [(c.X - m).T @ (c.X - m) / len(c.X) for m in _mstep_ref(c.X, c.R)[1]]
-            ),
+            lambda c: np.stack([(c.X - m).T @ (c.X - m) / len(c.X) for m in _mstep_ref(c.X, c.R)[1]]),
         ),
         _cov_mistake(
             "covariance without the responsibilities",

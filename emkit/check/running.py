@@ -114,7 +114,11 @@ EXCEPTION_HINTS = [
         "a matrix product with mismatched sizes",
         "a matrix product whose inner sizes differ: check which factor needs a transpose (.T).",
     ),
-    (r"NameError: name 'np' is not defined", "numpy not imported", "run the notebook's first cell (import numpy as np)."),
+    (
+        r"NameError: name 'np' is not defined",
+        "numpy not imported",
+        "run the notebook's first cell (import numpy as np).",
+    ),
     (
         r"NameError: name '(gmm|kmeans|symbolic|sp)' is not defined",
         "module not imported",

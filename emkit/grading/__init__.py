@@ -91,7 +91,9 @@ def grade(
 
         if sandbox == "bwrap":
             sb.check_bwrap(root / "probe")
-        options = Options(limits=limits, sandbox=sandbox, scratch_root=root, mpl_cache=sb.matplotlib_cache(root / "mpl"))
+        options = Options(
+            limits=limits, sandbox=sandbox, scratch_root=root, mpl_cache=sb.matplotlib_cache(root / "mpl")
+        )
         bar.message(f"grading {len(paths)} submission(s), {jobs} at a time ({assignment.name}) ...")
         lock = threading.Lock()
 
@@ -104,7 +106,9 @@ def grade(
                 try:
                     r = grade_submission(p.name, data, assignment, options, root / f"sub-{n}")
                 except Exception as exc:  # noqa: BLE001 - a bug here must not lose the batch
-                    r = SubmissionResult(p.stem, p.name, f"could not be graded: internal error {type(exc).__name__}: {exc}", graded=False)
+                    r = SubmissionResult(
+                        p.stem, p.name, f"could not be graded: internal error {type(exc).__name__}: {exc}", graded=False
+                    )
                     r.rows.append(Row(p.stem, p.name, "-", 0.0, 0.0, "0/0", r.status, ""))
                 finally:
                     shutil.rmtree(root / f"sub-{n}", ignore_errors=True)

@@ -115,7 +115,9 @@ def from_dict(data: dict, *, base: Path = Path("."), source: str = "the assignme
         raise AssignmentError(f"{source}: expected a table")
     unknown = set(data) - {"name", "question"}
     if unknown:
-        raise AssignmentError(f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))} (use name, [[question]])")
+        raise AssignmentError(
+            f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))} (use name, [[question]])"
+        )
     raw = data.get("question", [])
     if not isinstance(raw, list) or not raw:
         raise AssignmentError(f"{source}: no [[question]] tables")
@@ -126,7 +128,9 @@ def from_dict(data: dict, *, base: Path = Path("."), source: str = "the assignme
             raise AssignmentError(f"{where}: expected a table")
         extra = set(q) - KEYS
         if extra:
-            raise AssignmentError(f"{where}: unknown key(s) {', '.join(sorted(extra))}; known: {', '.join(sorted(KEYS))}")
+            raise AssignmentError(
+                f"{where}: unknown key(s) {', '.join(sorted(extra))}; known: {', '.join(sorted(KEYS))}"
+            )
         qid = q.get("id")
         if not isinstance(qid, str) or not qid.strip():
             raise AssignmentError(f"{where}: 'id' must be a non-empty string")
@@ -151,7 +155,7 @@ def from_dict(data: dict, *, base: Path = Path("."), source: str = "the assignme
             raise AssignmentError(f"{where}: 'answer' must be the Python name of the answer in the notebook")
         kind = q.get("kind", exercise.kind if exercise else None)
         if kind not in ("function", "expression"):
-            raise AssignmentError(f"{where}: 'kind' must be \"function\" or \"expression\"")
+            raise AssignmentError(f'{where}: \'kind\' must be "function" or "expression"')
         points = q.get("points", exercise.points if exercise else 1.0)
         if isinstance(points, bool) or not isinstance(points, int | float) or points < 0:
             raise AssignmentError(f"{where}: 'points' must be a number ≥ 0")
@@ -159,14 +163,16 @@ def from_dict(data: dict, *, base: Path = Path("."), source: str = "the assignme
         for key in ("allowed_calls", "forbidden_calls"):
             names = q.get(key, [])
             if not isinstance(names, list | tuple) or not all(isinstance(s, str) for s in names):
-                raise AssignmentError(f"{where}: {key!r} must be a list of names such as \"emkit.gmm.e_step\"")
+                raise AssignmentError(f'{where}: {key!r} must be a list of names such as "emkit.gmm.e_step"')
             bad = [s for s in names if not _known_function(s)]
             if bad:
-                raise AssignmentError(f"{where}: {key!r} lists {bad[0]!r}; names must be emkit functions, emkit.<module>.<name>")
+                raise AssignmentError(
+                    f"{where}: {key!r} lists {bad[0]!r}; names must be emkit functions, emkit.<module>.<name>"
+                )
         forbidden -= set(q.get("allowed_calls", []))
         find = q.get("find", "metadata")
         if find not in ("metadata", "name"):
-            raise AssignmentError(f"{where}: 'find' must be \"metadata\" or \"name\"")
+            raise AssignmentError(f'{where}: \'find\' must be "metadata" or "name"')
         questions.append(
             Question(
                 id=qid,
@@ -193,7 +199,9 @@ def _import_check(spec, base: Path, where: str):
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise AssignmentError(f"{where}: cannot import {module_name!r} (looked next to the assignment file too): {exc}") from None
+        raise AssignmentError(
+            f"{where}: cannot import {module_name!r} (looked next to the assignment file too): {exc}"
+        ) from None
     finally:
         if sys.path and sys.path[0] == added:
             sys.path.pop(0)

@@ -92,7 +92,9 @@ def read_notebook(nb_bytes: bytes) -> dict:
     import nbformat
 
     if len(nb_bytes) > MAX_SUBMISSION_BYTES:
-        raise ValueError(f"the file is {len(nb_bytes) / 1e6:.0f} MB, more than the {MAX_SUBMISSION_BYTES // 10**6} MB read")
+        raise ValueError(
+            f"the file is {len(nb_bytes) / 1e6:.0f} MB, more than the {MAX_SUBMISSION_BYTES // 10**6} MB read"
+        )
     if not nb_bytes.strip():
         raise ValueError("the file is empty")
     try:
@@ -160,9 +162,13 @@ def plan(nb, assignment: Assignment) -> Plan:
         positions = exercise_cells.get(q.id, [])
         if len(positions) > 1:
             shown = ", ".join(str(cells[p][0] + 1) for p in positions)
-            notes.append(f"{q.id}: {len(positions)} cells are marked as its answer (cells {shown}); the last one counts")
+            notes.append(
+                f"{q.id}: {len(positions)} cells are marked as its answer (cells {shown}); the last one counts"
+            )
         if not positions and q.find == "metadata":
-            missing[q.id] = "the exercise cell for this question is not in the notebook (deleted, or its metadata removed)"
+            missing[q.id] = (
+                "the exercise cell for this question is not in the notebook (deleted, or its metadata removed)"
+            )
     if source_nb and not chosen:
         notes.append(f"this is the student version of {source_nb}, which has no questions in this assignment")
     snapshot_after: dict[int, list[Question]] = {}
@@ -332,7 +338,9 @@ class RemoteAnswer:
             raise TimeoutError(f"stopped after {ex.limits.call:g} s (an endless loop?)")
         if op == "raised":
             err = reply.get("error") or {}
-            raise RemoteException(str(err.get("type", "Exception")), str(err.get("message", "")), str(err.get("line", "")))
+            raise RemoteException(
+                str(err.get("type", "Exception")), str(err.get("message", "")), str(err.get("line", ""))
+            )
         try:
             return wire.decode(reply.get("value"))
         except wire.WireError as exc:
@@ -368,12 +376,15 @@ def _cell_summary(execution: Execution, p: Plan) -> tuple[str, list[dict]]:
     if errors:
         first = next(c for c in cells if c.get("status") == "error")
         err = first.get("error", {})
-        parts.append(f"{errors} cell(s) raised an error (first: cell {first['cell']}, {err.get('type')}: {err.get('message', '')[:80]})")
+        what = f"{err.get('type')}: {err.get('message', '')[:80]}"
+        parts.append(f"{errors} cell(s) raised an error (first: cell {first['cell']}, {what})")
     if interrupted:
         parts.append(f"{interrupted} cell(s) stopped at the time limit")
     if killed:
         first = next(c for c in cells if c.get("status") == "killed")
-        parts.append(f"{killed} cell(s) ended the runner and were skipped (first: cell {first['cell']}: {first.get('reason')})")
+        parts.append(
+            f"{killed} cell(s) ended the runner and were skipped (first: cell {first['cell']}: {first.get('reason')})"
+        )
     if execution.out_of_time:
         parts.append("the submission's time limit ran out")
     return ("; ".join(parts) or "ok"), cells
@@ -465,10 +476,16 @@ def _grade_question(q: Question, p: Plan, execution: Execution, student: str, na
             runner = execution.answer_phase()
             kinds = runner.describe([q.answer])
         except RunnerDied as exc:
-            return Row(student, name, q.id, 0.0, q.points, "0/0", "not graded", f"the notebook could not be run: {exc.reason}")
+            return Row(
+                student, name, q.id, 0.0, q.points, "0/0", "not graded", f"the notebook could not be run: {exc.reason}"
+            )
         kind = kinds.get(q.answer)
         if kind == "missing":
-            return Row(student, name, q.id, 0.0, q.points, "0/0", "missing", f"no {q.answer!r} is defined in the notebook")
+            return Row(
+                student, name, q.id, 0.0, q.points, "0/0", "missing", f"no {q.answer!r} is defined in the notebook"
+            )
+        if kind == "NoneType":
+            return Row(student, name, q.id, 0.0, q.points, "0/0", "not answered", f"{q.answer} is still None")
         answer = RemoteAnswer(execution, q) if kind == "callable" else wire.Opaque(kind or "value")
         result = _run_check(q, answer, seed)
         if isinstance(answer, RemoteAnswer):

@@ -28,7 +28,7 @@ and refuses, once submission code runs:
   the submission's own scratch folder, and reading emkit's own source (its
   data files stay readable); writing, renaming or deleting anything outside
   the scratch folder;
-* starting processes or threads, signalling other processes, sockets,
+* starting processes, signalling other processes, sockets,
   ctypes, ``gc``'s object lists, tracing and profiling hooks, new audit
   hooks, resource limits;
 * rebuilding emkit's code objects (``code.replace`` on them), marshalling code
@@ -91,7 +91,9 @@ def marked_source(source: str, module: str, table: list) -> str:
         first = body[0]
         if first.lineno == fn.lineno:
             continue
-        docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
+        docstring = (
+            isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
+        )
         anchor = body[1] if docstring and len(body) > 1 else first
         if docstring and len(body) == 1:
             at = first.end_lineno  # insert after the docstring, at the end of the body
@@ -168,7 +170,6 @@ _DENY_ALWAYS = frozenset(
         "os.kill",
         "os.killpg",
         "signal.pthread_kill",
-        "_thread.start_new_thread",
         "gc.get_objects",
         "gc.get_referrers",
         "gc.get_referents",

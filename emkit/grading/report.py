@@ -71,7 +71,8 @@ def feedback_html(r: SubmissionResult, assignment_name: str) -> str:
         "<style>body{font-family:sans-serif;max-width:50em;margin:2em auto;line-height:1.4}"
         "pre{white-space:pre-wrap;background:#f6f6f6;padding:.6em}.ok{color:#007a5a}.bad{color:#b04000}</style>",
         "</head><body>",
-        f"<h1>Feedback: {e(r.student)}</h1><p><i>{e(assignment_name)}</i>, submission <code>{e(r.submission)}</code></p>",
+        f"<h1>Feedback: {e(r.student)}</h1>",
+        f"<p><i>{e(assignment_name)}</i>, submission <code>{e(r.submission)}</code></p>",
         f"<p><b>Total: {r.points:.2f} of {r.max_points:.2f} points.</b> Notebook run: {e(r.status)}.</p>",
     ]
     for note in r.notes:

@@ -90,10 +90,9 @@ def main(cmd_fd: int, msg_fd: int) -> int:
 
     warnings.simplefilter("ignore")
     os.environ["MPLBACKEND"] = "Agg"
+    import matplotlib
     import numpy as np  # noqa: F401 - loaded now, before the hook
     import sympy  # noqa: F401
-
-    import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -189,7 +188,7 @@ def main(cmd_fd: int, msg_fd: int) -> int:
             send(outcome)
         elif op == "snapshot":
             try:
-                value = limited(cmd["limit"], lambda: wire.encode(namespace.get(cmd["name"])))
+                value = limited(cmd["limit"], lambda name=cmd["name"]: wire.encode(namespace.get(name)))
                 send({"op": "snapshot", "name": cmd["name"], "value": value})
             except BaseException as exc:  # noqa: BLE001
                 send({"op": "snapshot", "name": cmd["name"], "error": describe_error(exc)})

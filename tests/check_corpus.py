@@ -1,0 +1,606 @@
+"""A corpus of answers to the course's exercises, written the way learners write them.
+
+Each entry is ``(exercise id, answer, expected)`` where ``expected`` is
+``"pass"`` (a right answer, often in an unusual form, dtype or shape) or the
+name of the slip the check must report (``CheckResult.slips``). The wrong
+answers are written independently of the checks' own tables (loops, scipy,
+np.cov, typed text...), so that matching them is a real test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+from scipy import special, stats
+from scipy.spatial.distance import cdist
+
+from emkit.symbolic import V, normal_log_density, total
+
+# =====================================================================================
+# 01 · assignment
+# =====================================================================================
+
+
+def assign_loop(X, centers):
+    out = []
+    for x in X:
+        best, best_d = 0, np.inf
+        for k, c in enumerate(centers):
+            d = sum((a - b) ** 2 for a, b in zip(x, c, strict=True))
+            if d < best_d:
+                best, best_d = k, d
+        out.append(best)
+    return out
+
+
+ASSIGN = [
+    (assign_loop, "pass"),
+    (lambda X, C: cdist(X, C, "sqeuclidean").argmin(axis=1), "pass"),
+    (lambda X, C: np.linalg.norm(X[:, None] - C[None], axis=2).argmin(axis=1), "pass"),
+    (lambda X, C: ((X[:, None] - C) ** 2).sum(-1).argmin(-1).astype(float), "pass"),
+    (lambda X, C: ((X[:, None] - C) ** 2).sum(-1).argmin(-1)[:, None], "pass"),
+    (lambda X, C: cdist(X, C).argmax(axis=1), "argmax instead of argmin"),
+    (lambda X, C: cdist(X, C).argmin(axis=1) + 1, "labels counted from 1"),
+    (lambda X, C: cdist(X, C, "cityblock").argmin(axis=1), "Manhattan (L1) distance"),
+    (lambda X, C: (X[:, None] - C).sum(axis=2).argmin(axis=1), "differences not squared"),
+    (lambda X, C: np.abs(X[:, None, 0] - C[None, :, 0]).argmin(axis=1), "only the first feature"),
+    (lambda X, C: cdist(X, C).argmin(axis=0), "wrong shape"),
+    (lambda X, C: cdist(X, C), "wrong shape"),
+    (lambda X, C: C[cdist(X, C).argmin(axis=1)], "wrong shape"),
+    (lambda X, C: cdist(X, C).argmin(), "wrong shape"),
+    (
+        lambda X, C: ((X**2).sum(1)[:, None] + (C**2).sum(1) - 2 * X @ C.T * 0).argmin(1),
+        "the cross term −2 x·c is missing",
+    ),
+    (lambda X, C: ((X**2).sum(1)[:, None] + (C**2).sum(1) + 2 * X @ C.T).argmin(1), "sign of the cross term"),
+    (lambda X, C: ((X**2).sum(1)[:, None] - (C**2).sum(1)).argmin(1), "squared norms subtracted"),
+    (lambda X, C: ((X - C) ** 2).sum(1).argmin(), "missing axes for pairwise differences"),
+]
+
+# =====================================================================================
+# 01 · update
+# =====================================================================================
+
+
+def update_onehot(X, labels, K):
+    R = np.eye(K)[labels]
+    return (R.T @ X) / R.sum(0)[:, None]
+
+
+def update_add_at(X, labels, K):
+    sums = np.zeros((K, X.shape[1]))
+    np.add.at(sums, labels, X)
+    return sums / np.bincount(labels, minlength=K)[:, None]
+
+
+UPDATE = [
+    (update_onehot, "pass"),
+    (update_add_at, "pass"),
+    (lambda X, l, K: [list(X[l == k].mean(0)) for k in range(K)], "pass"),
+    (lambda X, l, K: np.stack([X[l == k].sum(0) / len(X) for k in range(K)]), "divided by N"),
+    (lambda X, l, K: np.stack([X[l == k].sum(0) for k in range(K)]), "the sum, not the mean"),
+    (lambda X, l, K: np.stack([X[l == k].sum(0) / (np.sum(l == k) - 1) for k in range(K)]), "n_k − 1 instead of n_k"),
+    (lambda X, l, K: np.stack([np.median(X[l == k], axis=0) for k in range(K)]), "median instead of mean"),
+    (lambda X, l, K: np.array([X.mean(0)] * K), "ignored the labels"),
+    (lambda X, l, K: np.stack([X[l == k][0] for k in range(K)]), "the first point, not the mean"),
+    (lambda X, l, K: np.array([X[l == k].mean() for k in range(K)]), "wrong shape"),
+    (lambda X, l, K: np.stack([X[l == k].mean(axis=1) for k in range(K)]), "arrays of different lengths stacked"),
+    (lambda X, l, K: update_onehot(X, l, K).T, "wrong shape"),
+]
+
+# =====================================================================================
+# 02 · responsibilities
+# =====================================================================================
+
+
+def resp_rows(L):
+    out = np.empty_like(L)
+    for n, row in enumerate(L):
+        e = np.exp(row - row.max())
+        out[n] = e / e.sum()
+    return out
+
+
+RESP = [
+    (resp_rows, "pass"),
+    (lambda L: special.softmax(L, axis=1), "pass"),
+    (lambda L: np.exp(L - special.logsumexp(L, axis=1, keepdims=True)), "pass"),
+    (lambda L: special.softmax(L.astype(np.float32), axis=1), "pass"),
+    (lambda L: np.exp(L) / np.exp(L).sum(axis=1, keepdims=True), "no log-sum-exp (0/0 = NaN)"),
+    (lambda L: L - special.logsumexp(L, axis=1, keepdims=True), "returned log-responsibilities"),
+    (lambda L: special.softmax(L, axis=0), "normalised over the points (axis 0)"),
+    (lambda L: np.exp(L - L.max(axis=1, keepdims=True)), "not normalised"),
+    (lambda L: L / L.sum(axis=1, keepdims=True), "log values divided by their sum"),
+    (lambda L: special.softmax(-L, axis=1), "sign flipped (softmax of −log p)"),
+    (lambda L: (L == L.max(axis=1, keepdims=True)).astype(float), "hard assignments"),
+    (
+        lambda L: np.exp(L - L.max(1, keepdims=True)) / np.exp(L - L.max(1, keepdims=True)).sum(axis=1),
+        "missing [:, None] broadcasting",
+    ),
+    (lambda L: np.exp(L - L.max()) / np.exp(L - L.max()).sum(axis=1, keepdims=True), "subtracted the overall maximum"),
+    (
+        lambda L: np.exp(L - L.min(1, keepdims=True)) / np.exp(L - L.min(1, keepdims=True)).sum(1, keepdims=True),
+        "subtracted the row minimum",
+    ),
+    (lambda L: np.exp(L) / np.exp(L).sum(), "normalised over the whole array"),
+    (lambda L: L, "returned the input"),
+]
+
+# =====================================================================================
+# 02 · weighted means
+# =====================================================================================
+
+WMEANS = [
+    (lambda X, R: np.einsum("nk,nd->kd", R, X) / R.sum(0)[:, None], "pass"),
+    (lambda X, R: np.stack([np.average(X, axis=0, weights=R[:, k]) for k in range(R.shape[1])]), "pass"),
+    (lambda X, R: (R.T @ X.astype(np.float32)) / R.sum(0)[:, None].astype(np.float32), "pass"),
+    (lambda X, R: np.stack([(R[:, k, None] * X).mean(axis=0) for k in range(R.shape[1])]), "divided by N"),
+    (lambda X, R: np.stack([X.mean(axis=0) for _ in range(R.shape[1])]), "unweighted mean"),
+    (
+        lambda X, R: np.stack([(R[:, k, None] * X).sum(axis=0) for k in range(R.shape[1])]),
+        "the weighted sum, not the mean",
+    ),
+    (lambda X, R: np.stack([X[R.argmax(1) == k].mean(0) for k in range(R.shape[1])]), "hard assignments"),
+    (
+        lambda X, R: np.stack([np.average(X, axis=0, weights=R[:, k] ** 2) for k in range(R.shape[1])]),
+        "squared responsibilities",
+    ),
+    (lambda X, R: (R.T @ X) / (R.sum(0)[:, None] - 1), "divided by N_k − 1"),
+    (lambda X, R: X.T @ R / R.sum(0), "wrong shape"),
+]
+
+# =====================================================================================
+# 03 · missing-data E-step
+# =====================================================================================
+
+
+def cond_precision(x1, mean, cov):
+    P = np.linalg.inv(cov)
+    return mean[1] - P[1, 0] / P[1, 1] * (x1 - mean[0]), 1 / P[1, 1]
+
+
+def cond_right(x1, m, S):
+    return m[1] + S[0, 1] / S[0, 0] * (x1 - m[0]), S[1, 1] - S[0, 1] ** 2 / S[0, 0]
+
+
+def with_var(fn_var):
+    return lambda x1, m, S: (cond_right(x1, m, S)[0], fn_var(m, S))
+
+
+def with_mean(fn_mean):
+    return lambda x1, m, S: (fn_mean(x1, m, S), cond_right(x1, m, S)[1])
+
+
+MISSING = [
+    (cond_precision, "pass"),
+    (lambda x1, m, S: (cond_right(x1, m, S)[0], np.full(len(x1), cond_right(x1, m, S)[1])), "pass"),
+    (lambda x1, m, S: tuple(np.float32(v) for v in cond_right(x1, m, S)[:1]) + (cond_right(x1, m, S)[1],), "pass"),
+    (lambda x1, m, S: [list(cond_right(x1, m, S)[0]), float(cond_right(x1, m, S)[1])], "pass"),
+    (with_mean(lambda x1, m, S: m[1] + S[0, 1] / S[1, 1] * (x1 - m[0])), "slope s₁₂/s₂₂ instead of s₁₂/s₁₁"),
+    (with_mean(lambda x1, m, S: S[0, 1] / S[0, 0] * (x1 - m[0])), "μ₂ left out"),
+    (with_mean(lambda x1, m, S: m[1] * np.ones_like(x1)), "filled in the mean μ₂"),
+    (with_mean(lambda x1, m, S: m[1] + S[0, 1] / S[0, 0] * (x1 - m[1])), "x₁ centred on μ₂"),
+    (with_mean(lambda x1, m, S: m[1] - S[0, 1] / S[0, 0] * (x1 - m[0])), "sign error in the conditional mean"),
+    (with_mean(lambda x1, m, S: m[1] + S[0, 1] * (x1 - m[0])), "s₁₂ not divided by s₁₁"),
+    (with_var(lambda m, S: S[1, 1]), "no reduction of the variance"),
+    (with_var(lambda m, S: S[1, 1] - S[0, 1] / S[0, 0]), "s₁₂ not squared"),
+    (with_var(lambda m, S: S[1, 1] - S[0, 1] ** 2 / S[1, 1]), "divided by s₂₂ instead of s₁₁"),
+    (with_var(lambda m, S: S[0, 0] - S[0, 1] ** 2 / S[1, 1]), "roles of x₁ and x₂ swapped"),
+    (with_var(lambda m, S: np.sqrt(S[1, 1] - S[0, 1] ** 2 / S[0, 0])), "standard deviation for variance"),
+    (with_var(lambda m, S: S[0, 1] ** 2 / S[0, 0]), "the explained part, not the remaining variance"),
+    (with_var(lambda m, S: S[1, 1] + S[0, 1] ** 2 / S[0, 0]), "sign error in the conditional variance"),
+    (with_var(lambda m, S: np.linalg.inv(S)[1, 1]), "precision instead of variance"),
+    (with_var(lambda m, S: np.linalg.det(S)), "det Σ not divided by s₁₁"),
+]
+
+# =====================================================================================
+# 03 · Q as a number
+# =====================================================================================
+
+
+def q_scipy(X, R, w, m, S):
+    return sum(
+        np.sum(R[:, k] * (np.log(w[k]) + stats.multivariate_normal(m[k], S[k]).logpdf(X).reshape(-1)))
+        for k in range(len(w))
+    )
+
+
+def logn_by_hand(X, m, S, *, half_quad=0.5, half_det=0.5, use_inverse=True, sign=-1.0):
+    out = []
+    for mk, Sk in zip(m, S, strict=True):
+        d = X - mk
+        A = np.linalg.inv(Sk) if use_inverse else Sk
+        quad = np.einsum("nd,de,ne->n", d, A, d)
+        out.append(sign * half_quad * quad - half_det * np.log(np.linalg.det(Sk)))
+    return np.stack(out, axis=1)
+
+
+def q_variant(**kw):
+    return lambda X, R, w, m, S: np.sum(R * (np.log(w) + logn_by_hand(X, m, S, **kw)))
+
+
+def entropy_added(X, R, w, m, S):
+    return q_scipy(X, R, w, m, S) - np.sum(R * np.log(R))  # the ELBO: differs from Q by a constant in θ
+
+
+QVALUE = [
+    (q_scipy, "pass"),
+    (q_variant(), "pass"),  # log 2π dropped
+    (entropy_added, "pass"),
+    (lambda X, R, w, m, S: np.float32(q_scipy(X, R, w, m, S)), "pass"),
+    (lambda X, R, w, m, S: -q_scipy(X, R, w, m, S), "sign flipped"),
+    (
+        lambda X, R, w, m, S: np.sum(
+            special.logsumexp(np.log(w) + logn_by_hand(X, m, S) - X.shape[1] / 2 * np.log(2 * np.pi), axis=1)
+        ),
+        "the log-likelihood instead of Q",
+    ),
+    (lambda X, R, w, m, S: np.sum(R * logn_by_hand(X, m, S)), "log π_k missing"),
+    (lambda X, R, w, m, S: np.sum(R * (w + logn_by_hand(X, m, S))), "π_k without its log"),
+    (
+        lambda X, R, w, m, S: len(X) * np.log(w).sum() + np.sum(R * logn_by_hand(X, m, S)),
+        "log π_k not weighted by r_ik",
+    ),
+    (lambda X, R, w, m, S: np.mean(R * (np.log(w) + logn_by_hand(X, m, S))), "np.mean instead of a sum"),
+    (q_variant(half_quad=1.0), "a missing ½ on the quadratic term"),
+    (q_variant(use_inverse=False), "Σ in place of Σ⁻¹"),
+    (q_variant(sign=1.0), "sign error on the quadratic term"),
+    (q_variant(half_det=1.0), "a missing ½ on log det Σ"),
+    (q_variant(half_det=0.0), "log det Σ missing"),
+    (lambda X, R, w, m, S: np.sum(np.log(w) + logn_by_hand(X, m, S)), "responsibilities missing"),
+]
+
+# =====================================================================================
+# 04 · E-step
+# =====================================================================================
+
+
+def estep_scipy(X, w, m, S):
+    L = np.column_stack(
+        [np.log(w[k]) + stats.multivariate_normal(m[k], S[k]).logpdf(X).reshape(-1) for k in range(len(w))]
+    )
+    ll = special.logsumexp(L, axis=1)
+    return np.exp(L - ll[:, None]), ll.sum()
+
+
+def estep_by_hand(X, w, m, S, **kw):
+    D = X.shape[1]
+    L = np.log(w) + logn_by_hand(X, m, S, **kw) - D / 2 * np.log(2 * np.pi)
+    ll = special.logsumexp(L, axis=1)
+    return np.exp(L - ll[:, None]), float(ll.sum())
+
+
+def estep_resp(f):
+    return lambda X, w, m, S: (f(X, w, m, S), estep_scipy(X, w, m, S)[1])
+
+
+def estep_ll(f):
+    return lambda X, w, m, S: (estep_scipy(X, w, m, S)[0], f(X, w, m, S))
+
+
+def log_joint(X, w, m, S):
+    return np.log(w) + logn_by_hand(X, m, S) - X.shape[1] / 2 * np.log(2 * np.pi)
+
+
+ESTEP = [
+    (estep_scipy, "pass"),
+    (lambda X, w, m, S: [np.float32(v) for v in estep_scipy(X, w, m, S)], "pass"),
+    (lambda X, w, m, S: (estep_scipy(X, w, m, S)[0], np.array(estep_scipy(X, w, m, S)[1])), "pass"),
+    (estep_resp(lambda X, w, m, S: special.softmax(log_joint(X, w, m, S) - np.log(w), axis=1)), "weights π_k missing"),
+    (estep_resp(lambda X, w, m, S: np.exp(log_joint(X, w, m, S))), "not normalised"),
+    (estep_resp(lambda X, w, m, S: np.log(estep_scipy(X, w, m, S)[0])), "returned log-responsibilities"),
+    (
+        estep_resp(lambda X, w, m, S: special.softmax(log_joint(X, w, m, S), axis=0)),
+        "normalised over the points (axis 0)",
+    ),
+    (estep_resp(lambda X, w, m, S: np.eye(len(w))[log_joint(X, w, m, S).argmax(1)]), "hard assignments"),
+    (
+        lambda X, w, m, S: (
+            np.exp(log_joint(X, w, m, S)) / np.exp(log_joint(X, w, m, S)).sum(1, keepdims=True),
+            np.log(np.exp(log_joint(X, w, m, S)).sum(1)).sum(),
+        ),
+        "no log-sum-exp (0/0 = NaN)",
+    ),
+    (lambda X, w, m, S: estep_scipy(X, w, m, np.linalg.inv(S)), "Σ⁻¹ used as Σ"),
+    (lambda X, w, m, S: estep_by_hand(X, w, m, S, half_quad=1.0), "a missing ½ on the quadratic term"),
+    (lambda X, w, m, S: estep_by_hand(X, w, m, S, sign=1.0), "sign error on the quadratic term"),
+    (lambda X, w, m, S: estep_by_hand(X, w, m, S, half_det=1.0), "a missing ½ on log det Σ"),
+    (estep_ll(lambda X, w, m, S: special.logsumexp(log_joint(X, w, m, S), axis=1).mean()), "average instead of sum"),
+    (estep_ll(lambda X, w, m, S: log_joint(X, w, m, S).sum()), "summed the log joint over components"),
+    (estep_ll(lambda X, w, m, S: log_joint(X, w, m, S).max(1).sum()), "only the largest term"),
+    (
+        estep_ll(lambda X, w, m, S: np.sum(estep_scipy(X, w, m, S)[0] * log_joint(X, w, m, S))),
+        "Q(θᵗ | θᵗ), not the log-likelihood",
+    ),
+    (
+        estep_ll(lambda X, w, m, S: special.logsumexp(log_joint(X, w, m, S) - np.log(w), axis=1).sum()),
+        "weights missing in the log-likelihood",
+    ),
+    (estep_ll(lambda X, w, m, S: -estep_scipy(X, w, m, S)[1]), "sign flipped"),
+    (lambda X, w, m, S: (estep_scipy(X, w, m, S)[0].T, estep_scipy(X, w, m, S)[1]), "wrong shape"),
+]
+
+# =====================================================================================
+# 04 · M-step
+# =====================================================================================
+
+
+def mstep_cov(X, R):
+    Nk = R.sum(0)
+    means = R.T @ X / Nk[:, None]
+    covs = np.stack(
+        [np.cov(X.T, aweights=R[:, k], bias=True).reshape(X.shape[1], X.shape[1]) for k in range(R.shape[1])]
+    )
+    return Nk / len(X), means, covs
+
+
+def mstep_loops(X, R):
+    N, D = X.shape
+    K = R.shape[1]
+    w, m, c = np.zeros(K), np.zeros((K, D)), np.zeros((K, D, D))
+    for k in range(K):
+        nk = 0.0
+        for i in range(N):
+            nk += R[i, k]
+            m[k] += R[i, k] * X[i]
+        m[k] /= nk
+        for i in range(N):
+            d = (X[i] - m[k])[:, None]
+            c[k] += R[i, k] * (d @ d.T)
+        c[k] /= nk
+        w[k] = nk / N
+    return w, m, c
+
+
+def m_with(weights=None, means=None, covs=None):
+    def answer(X, R):
+        w, m, c = mstep_loops(X, R)
+        return (
+            w if weights is None else weights(X, R),
+            m if means is None else means(X, R),
+            c if covs is None else covs(X, R, m),
+        )
+
+    return answer
+
+
+def scatter(X, R, centres, divisor):
+    return np.stack([(R[:, k, None] * (X - centres[k])).T @ (X - centres[k]) / divisor[k] for k in range(R.shape[1])])
+
+
+MSTEP = [
+    (mstep_cov, "pass"),
+    (mstep_loops, "pass"),
+    (lambda X, R: tuple(a.astype(np.float32) for a in mstep_cov(X, R)), "pass"),
+    (lambda X, R: list(mstep_cov(X, R)), "pass"),
+    (m_with(covs=lambda X, R, m: scatter(X, R, m, R.sum(0) - 1)), "N_k − 1 instead of N_k"),
+    (
+        m_with(
+            covs=lambda X, R, m: np.stack(
+                [np.cov(X.T, aweights=R[:, k]).reshape(X.shape[1], -1) for k in range(R.shape[1])]
+            )
+        ),
+        "np.cov without bias=True",
+    ),
+    (m_with(covs=lambda X, R, m: scatter(X, R, m, np.full(R.shape[1], len(X)))), "divided by N"),
+    (
+        m_with(covs=lambda X, R, m: np.stack([(X - m[k]).T @ (X - m[k]) / len(X) for k in range(R.shape[1])])),
+        "covariance without the responsibilities",
+    ),
+    (m_with(covs=lambda X, R, m: scatter(X, R, 0 * m, R.sum(0))), "not centred"),
+    (
+        m_with(covs=lambda X, R, m: scatter(X, R, np.tile(X.mean(0), (R.shape[1], 1)), R.sum(0))),
+        "centred on the overall mean",
+    ),
+    (m_with(covs=lambda X, R, m: np.linalg.inv(scatter(X, R, m, R.sum(0)))), "precision (Σ⁻¹) instead of Σ"),
+    (m_with(covs=lambda X, R, m: np.sqrt(np.abs(scatter(X, R, m, R.sum(0))))), "standard deviation for variance"),
+    (m_with(covs=lambda X, R, m: scatter(X, R**2, m, R.sum(0))), "squared responsibilities"),
+    (m_with(weights=lambda X, R: R.sum(0)), "weights not normalised"),
+    (m_with(weights=lambda X, R: np.ones(R.shape[1]) / R.shape[1]), "equal weights"),
+    (m_with(means=lambda X, R: R.T @ X / len(X)), "divided by N"),
+    (m_with(means=lambda X, R: np.tile(X.mean(0), (R.shape[1], 1))), "unweighted mean"),
+    (m_with(covs=lambda X, R, m: np.stack([np.diag(c) for c in scatter(X, R, m, R.sum(0))])), "wrong shape"),
+    (m_with(covs=lambda X, R, m: np.moveaxis(scatter(X, R, m, R.sum(0)), 0, -1)), "wrong shape"),
+    (
+        m_with(covs=lambda X, R, m: np.stack([(R[:, k, None] * (X - m[k])) @ (X - m[k]).T for k in range(R.shape[1])])),
+        "wrong shape",
+    ),
+]
+
+# =====================================================================================
+# 04 · symbolic answers
+# =====================================================================================
+
+i, x, T1, T2, N, Z1 = V.i, V.x, V.T1, V.T2, V.N, V.Z1
+tau, mu1, mu2, S1, S2 = V.tau, V.mu1, V.mu2, V.Sigma1, V.Sigma2
+xi = x[i]
+
+Q_RIGHT = total(
+    T1[i] * (sp.log(tau) + normal_log_density(xi, mu1, S1))
+    + T2[i] * (sp.log(1 - tau) + normal_log_density(xi, mu2, S2))
+)
+Q_TEXT = (
+    "Sum(T1[i]*(log(tau) - log(2*pi*Sigma1)/2 - (x[i]-mu1)**2/(2*Sigma1))"
+    " + T2[i]*(log(1-tau) - log(2*pi*Sigma2)/2 - (x[i]-mu2)**2/(2*Sigma2)), (i, 1, N))"
+)
+
+
+HALF = sp.Rational(1, 2)
+LOG_TAU, LOG_1_TAU = sp.log(tau), sp.log(1 - tau)
+
+
+def q_with(log1=LOG_TAU, log2=LOG_1_TAU, w1=T1[i], w2=T2[i], half=HALF, quad_half=HALF, inverse=True, sign=-1):
+    def logn(mu, var):
+        quad = (xi - mu) ** 2 / var if inverse else (xi - mu) ** 2 * var
+        return -half * sp.log(2 * sp.pi * var) + sign * quad_half * quad
+
+    return total(w1 * (log1 + logn(mu1, S1)) + w2 * (log2 + logn(mu2, S2)))
+
+
+def _complete():
+    from emkit.symbolic import complete_log_likelihood
+
+    return complete_log_likelihood()
+
+
+QFUN = [
+    (Q_RIGHT, "pass"),
+    (Q_TEXT, "pass"),
+    (
+        Q_TEXT.replace(" - log(2*pi*Sigma1)/2", " - log(Sigma1)/2").replace(
+            " - log(2*pi*Sigma2)/2", " - log(Sigma2)/2"
+        ),
+        "pass",
+    ),
+    (Q_RIGHT.xreplace({T2[i]: 1 - T1[i]}), "pass"),
+    (total(_complete().function.xreplace({Z1[i]: T1[i]})), "pass"),
+    (-Q_RIGHT, "sign flipped"),
+    (
+        total(
+            sp.log(tau * sp.exp(normal_log_density(xi, mu1, S1)) + (1 - tau) * sp.exp(normal_log_density(xi, mu2, S2)))
+        ),
+        "the log-likelihood instead of Q",
+    ),
+    (q_with(log1=0, log2=0), "log τ terms missing"),
+    (q_with(log1=tau, log2=1 - tau), "τ without its log"),
+    (total(sp.log(tau) + sp.log(1 - tau)) + q_with(log1=0, log2=0), "log τ not weighted by T"),
+    (Q_RIGHT / N, "a mean instead of a sum"),
+    (q_with(half=1), "a missing ½ on log(2πΣ)"),
+    (q_with(quad_half=1), "a missing ½ on the quadratic term"),
+    (q_with(inverse=False), "Σ in place of Σ⁻¹"),
+    (q_with(sign=1), "sign error on the quadratic term"),
+    (q_with(w1=T2[i], w2=T1[i]), "responsibilities swapped"),
+    (q_with(w2=T1[i]), "T1 used for both components"),
+    (_complete().subs(Z1[i], T1[i]), "the Z1 substitution did not reach the summand"),
+    ("sum(T1[i]*log(tau) + T2[i]*log(1-tau))", "Python's sum() in an answer string"),
+]
+
+TAU = [
+    (total(T1[i]) / N, "pass"),
+    (1 - total(T2[i]) / N, "pass"),
+    (total(T1[i]) / total(T1[i] + T2[i]), "pass"),
+    ("total(T1[i]) / N", "pass"),
+    ("Sum(T1[i]/N, (i, 1, N))", "pass"),
+    (total(T2[i]) / N, "1 − τ instead of τ"),
+    (total(T1[i]), "not divided by N"),
+    (total(T1[i]) / total(T2[i]), "odds instead of a probability"),
+    (total(T1[i] * xi) / total(T1[i]), "μ₁'s update"),
+    (total(T1[i]) / (N - 1), "divided by N − 1"),
+    (N / total(T1[i]), "upside down"),
+    ("Sum(T1[i]**2, (i, 1, N))/N", "squared responsibilities"),
+    ("sum(T1[i])/N", "Python's sum() in an answer string"),
+    ("sp.Sum(T1[i], (i, 1, N))/N", "sp.Sum in an answer string"),
+    (total(T1[i]) / tau - total(T2[i]) / (1 - tau), "the answer contains the unknown"),
+    ([total(T1[i]) / N], "a list of solutions instead of one"),
+    (sp.Eq(tau, total(T1[i]) / N), "an equation instead of an expression"),
+]
+
+MU = [
+    (total(T1[i] * xi) / total(T1[i]), "pass"),
+    (V.mu1_t + total(T1[i] * (xi - V.mu1_t)) / total(T1[i]), "pass"),
+    ("Sum(T1[i]*x[i], (i,1,N))/Sum(T1[i], (i,1,N))", "pass"),
+    (total(T1[i] * xi / total(T1[i])), "pass"),
+    (total(T1[i] * xi) / N, "divided by N"),
+    (total(xi) / N, "unweighted mean"),
+    (total(T1[i] * xi), "the weighted sum, not the mean"),
+    (total(T2[i] * xi) / total(T2[i]), "the other component's T2"),
+    (total(T1[i] * xi) / (total(T1[i]) - 1), "N₁ − 1 instead of N₁"),
+    (total(T1[i] ** 2 * xi) / total(T1[i] ** 2), "squared responsibilities"),
+    (total(T1[i] * (xi - V.mu1_t)) / total(T1[i]), "the mean shift without the old mean"),
+    (total(T1[i] * xi) / total(T2[i]), "divided by the other component's count"),
+    (total(T1[i] * (xi - mu1)) / S1, "the answer contains the unknown"),
+]
+
+SIGMA_RIGHT = total(T1[i] * (xi - mu1) ** 2) / total(T1[i])
+NEW_MEAN = total(T1[i] * xi) / total(T1[i])
+
+SIGMA = [
+    (SIGMA_RIGHT, "pass"),
+    (total(T1[i] * xi**2) / total(T1[i]) - mu1**2, "pass"),
+    (sp.expand(total(T1[i] * (xi**2 - 2 * xi * mu1 + mu1**2))) / total(T1[i]), "pass"),
+    (total(T1[i] * (xi - NEW_MEAN) ** 2) / total(T1[i]), "pass"),
+    ("Sum(T1[i]*(x[i]-mu1)**2,(i,1,N))/Sum(T1[i],(i,1,N))", "pass"),
+    (total((xi - mu1) ** 2) / N, "variance without the responsibilities"),
+    (total(T1[i] * (xi - mu1) ** 2) / N, "divided by N"),
+    (total(T1[i] * (xi - V.mu1_t) ** 2) / total(T1[i]), "centred on the old mean"),
+    (total(T1[i] * xi**2) / total(T1[i]), "not centred"),
+    (total(T1[i] * (xi - mu1) ** 2), "the weighted sum, not the mean"),
+    (total(T1[i] * (xi - mu1) ** 2) / (total(T1[i]) - 1), "N₁ − 1 instead of N₁"),
+    (sp.sqrt(SIGMA_RIGHT), "standard deviation for variance"),
+    (total(T1[i] ** 2 * (xi - mu1) ** 2) / total(T1[i]), "squared responsibilities"),
+    (total(T2[i] * (xi - mu1) ** 2) / total(T2[i]), "the other component's T2"),
+    (total(T1[i] * (xi - total(xi) / N) ** 2) / total(T1[i]), "centred on the overall mean"),
+    (SIGMA_RIGHT / 2, "a missing ½ on log Σ"),
+    (2 * SIGMA_RIGHT, "a missing ½ on the quadratic term"),
+    (total(T1[i]) / total(T1[i] * (xi - mu1) ** 2), "precision (1/Σ) instead of Σ"),
+    (total((xi - total(xi) / N) ** 2) / N, "the variance of all the data"),
+    (total(T1[i] * ((xi - mu1) ** 2 - S1)), "the answer contains the unknown"),
+]
+
+CORPUS = (
+    [("01-assign", a, e) for a, e in ASSIGN]
+    + [("01-update", a, e) for a, e in UPDATE]
+    + [("02-responsibilities", a, e) for a, e in RESP]
+    + [("02-weighted-means", a, e) for a, e in WMEANS]
+    + [("03-missing-e-step", a, e) for a, e in MISSING]
+    + [("03-q-value", a, e) for a, e in QVALUE]
+    + [("04-e-step", a, e) for a, e in ESTEP]
+    + [("04-m-step", a, e) for a, e in MSTEP]
+    + [("04-q", a, e) for a, e in QFUN]
+    + [("04-tau", a, e) for a, e in TAU]
+    + [("04-mu", a, e) for a, e in MU]
+    + [("04-sigma", a, e) for a, e in SIGMA]
+)
+
+# --- more slips and more unusual right answers --------------------------------------------
+_j = sp.Symbol("j", integer=True)
+_own_tau, _own_N = sp.Symbol("tau"), sp.Symbol("N")
+_own_T1 = sp.IndexedBase("T1")
+MORE = [
+    ("04-e-step", lambda X, w, m, S: tuple(reversed(estep_scipy(X, w, m, S))), "wrong shape"),
+    ("04-m-step", lambda X, R: (mstep_loops(X, R)[1], mstep_loops(X, R)[0], mstep_loops(X, R)[2]), "wrong shape"),
+    ("04-sigma", total(T1[i] * (xi - mu1)) / total(T1[i]), "deviations not squared"),
+    ("04-tau", sp.Sum(_own_T1[_j], (_j, 1, _own_N)) / _own_N, "pass"),
+    ("04-tau", total(T1[i]) * N**-1, "pass"),
+    ("04-mu", sp.Sum(T1[_j] * x[_j], (_j, 1, N)) / sp.Sum(T1[_j], (_j, 1, N)), "pass"),
+]
+MORE += [
+    (
+        "04-m-step",
+        m_with(
+            covs=lambda X, R, m: scatter(
+                X, R, np.stack([X[R.argmax(1) == k].mean(0) for k in range(R.shape[1])]), R.sum(0)
+            )
+        ),
+        "centred on a hard-label mean",
+    ),
+    ("03-missing-e-step", with_mean(lambda x1, m, S: x1.copy()), "copied x₁"),
+    ("01-update", lambda X, l, K: np.stack([X[l == (k + 1) % K].mean(0) for k in range(K)]), "labels shifted by one"),
+    ("03-missing-e-step", with_mean(lambda x1, m, S: m[0] + S[0, 1] / S[0, 0] * (x1 - m[1])), "means swapped"),
+    (
+        "03-missing-e-step",
+        with_mean(lambda x1, m, S: m[1] + S[0, 0] / S[0, 1] * (x1 - m[0])),
+        "slope s₁₁/s₁₂ (inverted)",
+    ),
+    (
+        "03-q-value",
+        lambda X, R, w, m, S: np.sum(
+            R * (np.log(w) + np.exp(logn_by_hand(X, m, S) - X.shape[1] / 2 * np.log(2 * np.pi)))
+        ),
+        "the density, not its log",
+    ),
+    (
+        "04-q",
+        total(
+            T1[i] * (sp.log(tau) + sp.exp(normal_log_density(xi, mu1, S1)))
+            + T2[i] * (sp.log(1 - tau) + sp.exp(normal_log_density(xi, mu2, S2)))
+        ),
+        "the density, not its log",
+    ),
+    (
+        "02-weighted-means",
+        lambda X, R: (R[:, ::-1].T @ X) / R[:, ::-1].sum(0)[:, None],
+        "the other component's responsibilities",
+    ),
+]
+CORPUS = CORPUS + MORE
