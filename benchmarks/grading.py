@@ -44,7 +44,9 @@ def submissions(folder: Path, n: int) -> list[Path]:
     paths = []
     for k in range(n):
         source = sources[k % len(sources)]
-        nb = notebook_tools.make_student(copy.deepcopy(nbformat.read(source, as_version=4)), source.stem, keep_solutions=True)
+        nb = notebook_tools.make_student(
+            copy.deepcopy(nbformat.read(source, as_version=4)), source.stem, keep_solutions=True
+        )
         if (k // len(sources)) % 2:
             old, new = WRONG[source.stem]
             for cell in nb.cells:

@@ -30,6 +30,7 @@ Sum(T1[i]*x[i], (i, 1, N))/Sum(T1[i], (i, 1, N))
 
 from __future__ import annotations
 
+import functools
 from types import SimpleNamespace
 
 import numpy as np
@@ -327,14 +328,23 @@ def sigma_2x2_direct_solve():
 
     In SymPy 1.14 the answer for b is (S12 + |S12|) / (2 N_k): right when
     S12 ≥ 0 and wrong (0) when S12 < 0. Kept to show why every symbolic
-    result is checked with numbers.
+    result is checked with numbers. The solve takes several seconds, so it
+    runs once per process (the result is remembered; each call returns fresh
+    containers of the same immutable SymPy objects).
     """
+    solutions, symbols, Nk, S = _sigma_2x2_direct_solve_once()
+    return [dict(solution) for solution in solutions], symbols, Nk, sp.Matrix(S)
+
+
+@functools.cache
+def _sigma_2x2_direct_solve_once():
     Nk, S = _sigma_2x2_symbols()
     a, b, c = sp.symbols("a b c", real=True)
     Sigma = sp.Matrix([[a, b], [b, c]])
     q_sigma = -Nk / 2 * sp.log(Sigma.det()) - (Sigma.inv() * S).trace() / 2
     equations = [sp.simplify(sp.diff(q_sigma, e)) for e in (a, b, c)]
-    return sp.solve(equations, [a, b, c], dict=True), (a, b, c), Nk, S
+    solutions = sp.solve(equations, [a, b, c], dict=True)
+    return tuple(tuple(sol.items()) for sol in solutions), (a, b, c), Nk, sp.ImmutableMatrix(S)
 
 
 # ---------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from pathlib import Path
 from . import assignment as _assignment
 from . import report as _report
 from .grader import Options, Row, SubmissionResult, grade_submission
-from .session import Limits
+from .session import Limits, Zygote
 
 __all__ = ["Limits", "Options", "Row", "SubmissionResult", "grade"]
 
@@ -86,6 +86,7 @@ def grade(
     digests = {p: hashlib.sha256(b).hexdigest() for p, b in originals.items() if b is not None}
     jobs = max(1, jobs or min(4, os.cpu_count() or 1))
     root = Path(tempfile.mkdtemp(prefix="emkit-grade-"))
+    options = None
     try:
         from . import sandbox as sb
 
@@ -94,6 +95,9 @@ def grade(
         options = Options(
             limits=limits, sandbox=sandbox, scratch_root=root, mpl_cache=sb.matplotlib_cache(root / "mpl")
         )
+        if sandbox is None:  # one process loads everything once and forks a runner per submission
+            zygote_env = sb.prepare_scratch(root / "zygote", options.mpl_cache)
+            options.zygote = Zygote(sb.EMKIT_DIR, sb.PRELOAD_ONCE, zygote_env, warm=sb.WARM)
         bar.message(f"grading {len(paths)} submission(s), {jobs} at a time ({assignment.name}) ...")
         lock = threading.Lock()
 
@@ -119,6 +123,8 @@ def grade(
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(one, range(1, len(paths) + 1), paths))
     finally:
+        if options is not None and options.zygote is not None:
+            options.zygote.close()
         shutil.rmtree(root, ignore_errors=True)
     for p, digest in digests.items():
         now = hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else None

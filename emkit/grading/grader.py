@@ -74,6 +74,7 @@ class Options:
     sandbox: str | None = None  # None or "bwrap"
     scratch_root: Path | None = None
     mpl_cache: Path | None = None
+    zygote: object | None = None  # a session.Zygote shared by the batch (None: a fresh process per runner)
 
 
 # ---------------------------------------------------------------------------
@@ -197,8 +198,9 @@ def plan(nb, assignment: Assignment) -> Plan:
 class Execution:
     """The submission's cells run in a runner; a cell that kills or hangs its runner is skipped on a replay."""
 
-    def __init__(self, p: Plan, config: RunnerConfig, limits: Limits, deadline: float):
+    def __init__(self, p: Plan, config: RunnerConfig, limits: Limits, deadline: float, zygote=None):
         self.plan, self.config, self.limits, self.deadline = p, config, limits, deadline
+        self.zygote = zygote
         self.runner: Runner | None = None
         self.done = 0  # cells executed by the current runner
         self.skip: set[int] = set()
@@ -218,7 +220,7 @@ class Execution:
         if self.restarts > 20:
             raise RunnerDied("the runner had to be restarted more than 20 times")
         self.restarts += 1
-        runner = Runner(self.config, self.limits)
+        runner = Runner(self.config, self.limits, self.zygote)
         runner.start()
         self.done = 0
         self.locked = False
@@ -258,7 +260,9 @@ class Execution:
                         return
                     index, source = self.plan.cells[position]
                     since = runner.bucket + 1
+                    started = time.monotonic()
                     outcome = runner.run_cell(index, source, min(self.limits.cell, left))
+                    outcome["seconds"] = round(time.monotonic() - started, 3)
                     self._collect(runner, since, position)
                     if position not in self.status or self.status[position].get("status") != "ok":
                         self.status[position] = outcome
@@ -425,7 +429,7 @@ def grade_submission(name: str, nb_bytes: bytes, assignment: Assignment, options
         env=env,
         wrap=sb.bwrap_command(scratch) if options.sandbox == "bwrap" else [],
     )
-    execution = Execution(p, config, options.limits, start + options.limits.total)
+    execution = Execution(p, config, options.limits, start + options.limits.total, options.zygote)
     rows = []
     try:
         try:

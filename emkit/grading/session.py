@@ -12,11 +12,13 @@ past it the process is killed.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import resource
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -83,11 +85,71 @@ def _limit_memory(megabytes: int):
     return apply
 
 
+class Zygote:
+    """One process that has loaded numpy, SymPy, matplotlib, IPython and emkit, and forks a runner on request.
+
+    Shared by every submission of a batch (not with ``--sandbox bwrap``, where
+    each runner starts inside its own bubblewrap). The zygote itself runs no
+    submission code; each forked runner then sets its own limits, folder,
+    environment and session before it reads its first command.
+    """
+
+    def __init__(self, emkit_dir: Path, preload: list, env: dict, startup: float = 120.0, warm: list = ()):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-I", str(RUNNER), "--zygote", str(theirs.fileno())],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(theirs.fileno(),),
+            env=env,
+            cwd=env.get("HOME"),
+        )
+        theirs.close()
+        self._sock = ours
+        self._sock.settimeout(startup)
+        self._replies = ours.makefile("rb")
+        self._lock = threading.Lock()
+        self._sock.sendall(json.dumps({"emkit_dir": str(emkit_dir), "preload": preload, "warm": list(warm)}).encode())
+        line = self._replies.readline()
+        if b"zygote-ready" not in line:
+            self.close()
+            raise RunnerDied("the grader's runner process did not start")
+        self._sock.settimeout(30.0)
+
+    def fork(self, request: dict) -> tuple[int, int, int, int]:
+        """A new runner: (pid, its command pipe, its message pipe, its output pipe) as our ends."""
+        cmd_r, cmd_w = os.pipe()
+        msg_r, msg_w = os.pipe()
+        out_r, out_w = os.pipe()
+        try:
+            with self._lock:
+                socket.send_fds(self._sock, [json.dumps(request).encode()], [cmd_r, msg_w, out_w])
+                reply = json.loads(self._replies.readline() or b"{}")
+        except (OSError, ValueError) as exc:
+            for fd in (cmd_w, msg_r, out_r):
+                os.close(fd)
+            raise RunnerDied(f"the grader's runner process did not fork ({exc})") from None
+        finally:
+            for fd in (cmd_r, msg_w, out_w):
+                os.close(fd)
+        return int(reply["pid"]), cmd_w, msg_r, out_r
+
+    def close(self) -> None:
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
+
 class Runner:
     """One runner process for one submission (a new one after a kill)."""
 
-    def __init__(self, config: RunnerConfig, limits: Limits):
-        self.config, self.limits = config, limits
+    def __init__(self, config: RunnerConfig, limits: Limits, zygote: Zygote | None = None):
+        self.config, self.limits, self.zygote = config, limits, zygote
         self.token = secrets.token_hex(16)
         self.reports: list[Report] = []
         self.bucket = 0
@@ -95,24 +157,36 @@ class Runner:
         self.output_tail = ""
         self._messages: queue.Queue = queue.Queue()
         self._proc = None
+        self._pid = None
 
     # --- process ------------------------------------------------------------------------
     def start(self) -> None:
-        cmd_r, cmd_w = os.pipe()
-        msg_r, msg_w = os.pipe()
-        argv = [*self.config.wrap, sys.executable, "-I", "-X", "frozen_modules=on", str(RUNNER), str(cmd_r), str(msg_w)]
-        self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and script
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            pass_fds=(cmd_r, msg_w),
-            cwd=self.config.scratch / "work",
-            env=self.config.env,
-            preexec_fn=_limit_memory(self.limits.memory_mb),  # noqa: PLW1509 - no threads hold locks we need
-        )
-        os.close(cmd_r)
-        os.close(msg_w)
+        if self.zygote is not None:
+            request = {
+                "memory_mb": self.limits.memory_mb,
+                "cwd": str(self.config.scratch / "work"),
+                "env": self.config.env,
+            }
+            self._pid, cmd_w, msg_r, out_r = self.zygote.fork(request)
+            self._out = os.fdopen(out_r, "rb", buffering=0)
+        else:
+            cmd_r, cmd_w = os.pipe()
+            msg_r, msg_w = os.pipe()
+            argv = [*self.config.wrap, sys.executable, "-I", str(RUNNER), str(cmd_r), str(msg_w)]
+            self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(cmd_r, msg_w),
+                cwd=self.config.scratch / "work",
+                env=self.config.env,
+                preexec_fn=_limit_memory(self.limits.memory_mb),  # noqa: PLW1509 - no threads hold locks we need
+            )
+            self._pid = self._proc.pid
+            self._out = self._proc.stdout
+            os.close(cmd_r)
+            os.close(msg_w)
         self._cmd = os.fdopen(cmd_w, "wb", buffering=0)
         threading.Thread(target=self._read_messages, args=(msg_r,), daemon=True).start()
         threading.Thread(target=self._drain_output, daemon=True).start()
@@ -131,7 +205,7 @@ class Runner:
         self.markers = ready.get("markers", 0)
 
     def _drain_output(self) -> None:
-        out = self._proc.stdout
+        out = self._out
         tail = b""
         while True:
             chunk = out.read1(65536) if hasattr(out, "read1") else out.read(65536)
@@ -205,7 +279,10 @@ class Runner:
             self.tampered = True  # an answer to a question we did not ask: someone else is writing
 
     def _death(self, what: str) -> str:
-        code = self._proc.poll() if self._proc else None
+        if self._proc is None:  # forked by the zygote: no exit status reaches us
+            self.kill()
+            return f"{what} (the process ended or was killed)"
+        code = self._proc.poll()
         if code is None:
             self.kill()
             code = self._proc.wait()
@@ -216,20 +293,25 @@ class Runner:
         return f"{what} (exit code {code})"
 
     def kill(self) -> None:
-        if self._proc and self._proc.poll() is None:
-            try:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
+        if self._pid is None:
+            return
+        if self._proc is not None and self._proc.poll() is not None:
+            return
+        try:
+            os.killpg(self._pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            if self._proc is not None:
                 self._proc.kill()
+        if self._proc is not None:
             self._proc.wait()
 
     def close(self) -> None:
-        if self._proc and self._proc.poll() is None:
-            try:
-                self._send({"op": "bye"})
+        try:
+            self._send({"op": "bye"})
+            if self._proc is not None:
                 self._proc.wait(timeout=2)
-            except (RunnerDied, subprocess.TimeoutExpired):
-                pass
+        except (RunnerDied, subprocess.TimeoutExpired):
+            pass
         self.kill()
         try:
             self._cmd.close()
