@@ -2,13 +2,16 @@
 """Set up and run the EM course with nothing but Python >= 3.11.
 
     python3 course.py lab       # set up, then open the course in JupyterLab
-    python3 course.py test      # set up (with the test tools and otter/nbgrader), then lint and run every test
+    python3 course.py test      # set up (with the test tools, and otter/nbgrader apart), then lint and run every test
     python3 course.py execute   # (maintainers) regenerate student notebooks, re-run all, store outputs
 
 Set-up means: a virtual environment in ``.venv`` next to this file, with the
 project installed in editable mode (and its test extra for ``test`` and
-``execute``). It is reinstalled only when ``pyproject.toml`` changes. This
-script uses the standard library only.
+``execute``). ``test`` also makes ``.venv-grading`` with the grading extra
+(otter-grader, nbgrader): the tests drive those tools from there, and their
+JupyterLab extensions stay out of the course's JupyterLab. An environment is
+reinstalled only when ``pyproject.toml`` changes. This script uses the
+standard library only.
 """
 
 from __future__ import annotations
@@ -22,37 +25,47 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+GRADING_VENV = ROOT / ".venv-grading"
+
+
+def bin_dir(env: Path) -> Path:
+    return env / ("Scripts" if os.name == "nt" else "bin")
+
+
+def python(env: Path) -> Path:
+    return bin_dir(env) / ("python.exe" if os.name == "nt" else "python")
+
+
+PYTHON = python(VENV)
 LINT_PATHS = ["emkit", "tests", "notebooks", "benchmarks", "course.py"]
 
 
-def run(*cmd: str | Path) -> None:
+def run(*cmd: str | Path, env: dict[str, str] | None = None) -> None:
     print("$", " ".join(str(c) for c in cmd), flush=True)
-    result = subprocess.run([str(c) for c in cmd], cwd=ROOT)
+    result = subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env)
     if result.returncode != 0:
         sys.exit(result.returncode)
 
 
-def setup(extra: str | None) -> None:
+def setup(extra: str | None, env: Path = VENV) -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 -- this script must explain itself on an old Python
         sys.exit(f"The course needs Python >= 3.11; this is {sys.version.split()[0]}.")
-    if not PYTHON.exists():
-        print(f"Creating a virtual environment in {VENV.name}/ ...", flush=True)
+    if not python(env).exists():
+        print(f"Creating a virtual environment in {env.name}/ ...", flush=True)
         try:
-            venv.create(VENV, with_pip=True)
+            venv.create(env, with_pip=True)
         except Exception as exc:  # e.g. Debian's python3 without python3-venv
             sys.exit(
                 f"Could not create a virtual environment ({exc}).\n"
                 "On Debian/Ubuntu install it with:  sudo apt-get install python3-venv"
             )
     spec = "." + (f"[{extra}]" if extra else "")
-    stamp = VENV / f".installed-{extra or 'base'}"
+    stamp = env / f".installed-{extra or 'base'}"
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return
-    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", spec)
+    run(python(env), "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(python(env), "-m", "pip", "install", "--quiet", "-e", spec)
     stamp.write_text(digest)
 
 
@@ -65,15 +78,16 @@ def lab(args: list[str]) -> None:
 
 
 def test(args: list[str]) -> None:
-    setup("test,grading")
+    setup("test,present")  # present: RISE, whose slideshows the browser tests check too
+    setup("grading", GRADING_VENV)
     run(PYTHON, "-m", "ruff", "check", *LINT_PATHS)
     run(PYTHON, "-m", "ruff", "format", "--check", *LINT_PATHS)
-    run(PYTHON, "-m", "pytest", *args)
+    run(PYTHON, "-m", "pytest", *args, env={**os.environ, "EMKIT_GRADING_BIN": str(bin_dir(GRADING_VENV))})
 
 
 def execute(args: list[str]) -> None:
-    setup("test")
     """Regenerate the student notebooks, then re-run every notebook in place."""
+    setup("test,present")
     sources = sorted(map(str, ROOT.glob("notebooks/*.ipynb")))
     exercises = [s for s in sources if _has_solutions(s)]
     if not args and exercises:

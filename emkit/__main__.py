@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     p_slides.add_argument("notebooks", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
     p_slides.add_argument("-o", "--output", default="build/slides", help="folder for the decks (default build/slides)")
     p_slides.add_argument("--offline", action="store_true", help="install reveal.js and MathJax locally (npm)")
+    p_slides.add_argument(
+        "--pdf", action="store_true", help="also print each deck to PDF, one slide per page (implies --offline)"
+    )
     args = parser.parse_args(argv)
 
     from . import notebook_tools
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import slides
 
         notebooks = args.notebooks or sorted(Path("notebooks").glob("*.ipynb"))
-        for path in slides.build(notebooks, args.output, offline=args.offline):
+        for path in slides.build(notebooks, args.output, offline=args.offline or args.pdf, pdf=args.pdf):
             print(f"wrote {path}", flush=True)
         return 0
     if args.command == "grade":

@@ -24,6 +24,7 @@ def execute(path: str | Path, timeout: int = 300) -> float:
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
+    stamp_roles(nb, path.stem)  # roles and collapsed figure code, kept in step with the cells
     start = time.perf_counter()
     client = NotebookClient(
         nb,
@@ -38,6 +39,8 @@ def execute(path: str | Path, timeout: int = 300) -> float:
     return time.perf_counter() - start
 
 
+HIDE_INPUT_TAG = "hide-input"
+NOTES_TAG = "notes"  # speaker notes: in the lecturer's deck, not in the student version
 SOLUTION_TAG = "solution"
 SOLUTION_ONLY_TAG = "solution-only"  # worked steps after an exercise: dropped from the student version
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -83,6 +86,9 @@ def student_cell_source(source: str, label: str = "Exercise") -> str:
 CHECK_CALL = re.compile(r"^\s*check\.(\w+)\(")
 
 
+RISE_SETTINGS = {"theme": "white", "width": 1280, "height": 720, "slideNumber": "c/t"}
+
+
 def _emkit_meta(cell) -> dict:
     meta = cell.metadata.get("emkit")
     return dict(meta) if isinstance(meta, dict) else {}
@@ -99,10 +105,15 @@ def stamp_roles(nb, source_name: str | None = None):
     from .check import EXERCISES
 
     checks = {e.check_name: e.id for e in EXERCISES.values() if source_name is None or e.notebook == source_name}
+    # RISE's default reveal theme ("simple") fetches its fonts from Google; "white" ships its own
+    nb.metadata["rise"] = {**nb.metadata.get("rise", {}), **RISE_SETTINGS}
     for cell in nb.cells:
         if cell.cell_type != "code":
             cell.metadata.pop("emkit", None)
             continue
+        if HIDE_INPUT_TAG in cell.metadata.get("tags", []):
+            # JupyterLab and RISE show such a cell's code collapsed (one click opens it); the decks leave it out
+            cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
         meta = _emkit_meta(cell)
         if "exercise" in meta:
             ex = EXERCISES.get(meta["exercise"])
@@ -133,7 +144,8 @@ def make_student(nb, source_name: str | None = None, *, keep_solutions: bool = F
       answer to ``None`` above the block, which the check reports as not
       answered). A tagged cell without markers becomes a stub entirely.
     * A markdown cell tagged ``solution``, and any cell tagged
-      ``solution-only``, is dropped (worked steps that would give an answer away).
+      ``solution-only``, is dropped (worked steps that would give an answer
+      away), as are speaker notes (tagged ``notes``).
     * ``### BEGIN HIDDEN`` ... ``### END HIDDEN`` blocks are removed from every
       code cell.
     * Every code cell gets its role in ``metadata.emkit`` (:func:`stamp_roles`),
@@ -151,7 +163,7 @@ def make_student(nb, source_name: str | None = None, *, keep_solutions: bool = F
     cells = []
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])
-        if SOLUTION_ONLY_TAG in tags or (cell.cell_type == "markdown" and SOLUTION_TAG in tags):
+        if SOLUTION_ONLY_TAG in tags or NOTES_TAG in tags or (cell.cell_type == "markdown" and SOLUTION_TAG in tags):
             continue
         if cell.cell_type == "code":
             meta = _emkit_meta(cell)

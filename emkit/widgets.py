@@ -1,53 +1,198 @@
 """Interactive viewers for lectures and self-study (ipywidgets + matplotlib).
 
-Each viewer is a thin widget around a plain drawing function, so the drawing
-can be tested without a browser and reused for the static figure that stands
-before every widget in the notebooks.
+Each viewer draws its figure **once**; a step control (a slider as wide as the
+figure, ◀ ▶ buttons, a play button and a label saying what the step shows)
+then updates the figure's artists in place (colours, positions, ellipses,
+titles) and sends the new frame as a PNG to an ``Image`` widget. The same
+frame is the viewer's static form: shown wherever widgets cannot run (GitHub,
+the static slide decks, a PDF), so a viewer cell never prints
+``VBox(children=...)``.
 
-* :func:`kmeans_stepper`, :func:`draw_kmeans_step`: k-means, one half-step
-  (assign or update) at a time.
-* :func:`soft_assignment_slider`, :func:`draw_soft_assignment`: the stiffness
-  β of soft k-means, from uniform weights to hard labels.
-* :func:`gmm_stepper`, :func:`draw_gmm_step`: a Gaussian mixture fit, one
-  E-step or M-step at a time, with the log-likelihood trace kept in step.
+* :func:`kmeans_stepper` (:class:`KMeansFrames`): k-means, one half-step
+  (assign or update) at a time, with the Voronoi regions of the centres.
+* :func:`soft_assignment_slider` (:class:`SoftFrames`): the stiffness β of
+  soft k-means, from uniform weights to hard labels.
+* :func:`gmm_stepper` (:class:`GMMFrames`): a Gaussian mixture fit, one E-step
+  or M-step at a time, with the log-likelihood trace kept in step.
+
+The plain drawing functions (:func:`draw_kmeans_step`, :func:`draw_soft_assignment`,
+:func:`draw_gmm_step`) draw one step on given axes, for the static figures
+that stand before every viewer in the notebooks, and for tests.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
+from matplotlib.patches import FancyArrowPatch
 
 from . import gmm, kmeans, soft
-from .plotting import PALETTE, mix_colors, plot_clusters, plot_gaussian_mixture
+from .plotting import PALETTE, covariance_ellipse_points, mix_colors, plot_clusters, plot_gaussian_mixture
+
+REGION_ALPHA = 0.12  # how strongly a centre's region is tinted with its colour
 
 __all__ = [
+    "GMMFrames",
+    "KMeansFrames",
+    "SoftFrames",
+    "Viewer",
     "draw_gmm_step",
     "draw_kmeans_step",
     "draw_soft_assignment",
     "gmm_step_state",
     "gmm_stepper",
+    "kmeans_step_state",
     "kmeans_stepper",
     "soft_assignment_slider",
 ]
 
+PNG_OPTIONS = {"pil_kwargs": {"compress_level": 1}}  # a frame is sent many times: fast compression over size
 
-def _slider_viewer(slider, draw, *, figsize, ncols: int = 1, width_ratios=None):
-    """A slider above a figure that ``draw(axes, value)`` redraws whenever the slider moves."""
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
-    out = widgets.Output()
-    layout = {"width_ratios": width_ratios} if width_ratios else {}
+def _figure(figsize, ncols=1, width_ratios=None, dpi=80):
+    """A figure that belongs to no pyplot window (no inline display, no global state), on an Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    def show(change=None):
-        with out:
-            out.clear_output(wait=True)
-            fig, axes = plt.subplots(1, ncols, figsize=figsize, **layout)
-            draw(axes, slider.value)
-            plt.show()
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, ncols, width_ratios=width_ratios) if ncols > 1 else fig.subplots()
+    return fig, axes
 
-    slider.observe(show, names="value")
-    show()
-    return widgets.VBox([slider, out])
+
+def png_bytes(fig) -> bytes:
+    """The whole figure as PNG (a full draw)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", **PNG_OPTIONS)
+    return buf.getvalue()
+
+
+class Frames:
+    """A figure whose static part (axes, ticks, grid, labels) is drawn once and kept as a background.
+
+    A subclass creates its artists, lists the ones that change in
+    ``self.dynamic`` and calls :meth:`freeze`; each frame then restores the
+    background, draws only the changing artists (blitting) and encodes the
+    pixels as PNG. Text layout, the slow part of a matplotlib draw, is paid
+    once instead of every frame.
+    """
+
+    fig = None
+    dynamic: list
+
+    def freeze(self) -> None:
+        for artist in self.dynamic:
+            artist.set_animated(True)
+        self.fig.canvas.draw()  # lays out (constrained layout) and draws the static part only
+        self.fig.set_layout_engine("none")  # positions fixed from now on
+        self._background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
+
+    def background(self):
+        """The pixels every frame starts from (subclasses may add a part that changes seldom)."""
+        return self._background
+
+    def render(self) -> bytes:
+        """The current frame as PNG: the background plus the changing artists."""
+        from PIL import Image
+
+        canvas = self.fig.canvas
+        canvas.restore_region(self.background())
+        for artist in self.dynamic:
+            (artist.axes or self.fig).draw_artist(artist)
+        width, height = canvas.get_width_height()
+        image = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+        buf = io.BytesIO()
+        image.convert("RGB").save(buf, format="PNG", compress_level=1)
+        return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------
+# The step control shared by every viewer
+# ---------------------------------------------------------------------------
+
+
+class Viewer:
+    """A frame source (``frames.show(value)`` moves its artists to one step) behind a step control.
+
+    ``values`` are the steps (integers for half-steps, numbers for a
+    parameter); ``describe(value)`` says what a step shows. The control is a
+    slider as wide as the figure, ◀ and ▶ buttons, a play button and a label.
+
+    Every frame is rendered once, when the viewer is first displayed (blitting
+    makes that a few tens of milliseconds a frame), and held by the browser in
+    a ``Stack`` of images linked to the slider in JavaScript: moving the slider
+    (mouse, keyboard or play) switches frames in the browser with no round trip
+    to the kernel. A viewer that is never displayed (a notebook run without a
+    frontend) renders nothing.
+    """
+
+    def __init__(self, frames, values, describe, *, start=0, interval_ms=700):
+        import ipywidgets as w
+
+        self.frames, self.values, self.describe = frames, list(values), describe
+        self.width = f"{int(frames.fig.get_figwidth() * frames.fig.dpi)}px"
+        n = len(self.values)
+        self.slider = w.IntSlider(
+            value=start, min=0, max=n - 1, readout=False, continuous_update=True, layout=w.Layout(width=self.width)
+        )
+        self.play = w.Play(value=start, min=0, max=n - 1, interval=interval_ms, description="play")
+        self.previous = w.Button(description="◀", tooltip="previous step", layout=w.Layout(width="3em"))
+        self.next = w.Button(description="▶", tooltip="next step", layout=w.Layout(width="3em"))
+        w.jslink((self.play, "value"), (self.slider, "value"))
+        self.previous.on_click(lambda _b: self.step(-1))
+        self.next.on_click(lambda _b: self.step(+1))
+        self._pngs: list[bytes | None] = [None] * n
+        self._box = None
+
+    def frame(self, index: int) -> bytes:
+        """The PNG of step ``index`` (rendered on first use, then kept)."""
+        index = int(index)
+        if self._pngs[index] is None:
+            self.frames.show(self.values[index])
+            self._pngs[index] = self.frames.render()
+        return self._pngs[index]
+
+    def caption(self, index: int) -> str:
+        return f"<b>{index + 1} / {len(self.values)}</b>&nbsp; {self.describe(self.values[index])}"
+
+    @property
+    def box(self):
+        """The widget: the control above a stack of every frame (built, and every frame rendered, once)."""
+        if self._box is None:
+            import ipywidgets as w
+
+            images = [
+                w.Image(value=self.frame(k), format="png", layout=w.Layout(width=self.width))
+                for k in range(len(self.values))
+            ]  # noqa: E501
+            labels = [w.HTML(self.caption(k)) for k in range(len(self.values))]
+            self.stack = w.Stack(images, selected_index=self.slider.value)
+            self.labels = w.Stack(labels, selected_index=self.slider.value)
+            w.jslink((self.slider, "value"), (self.stack, "selected_index"))
+            w.jslink((self.slider, "value"), (self.labels, "selected_index"))
+            self._box = w.VBox(
+                [w.HBox([self.previous, self.play, self.next, self.labels]), self.slider, self.stack],
+                layout=w.Layout(width="max-content"),
+            )
+        return self._box
+
+    def step(self, delta: int) -> None:
+        self.slider.value = int(np.clip(self.slider.value + delta, 0, len(self.values) - 1))
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.box._repr_mimebundle_(**kwargs)
+        data = dict(bundle[0] if isinstance(bundle, tuple) else bundle)
+        index = self.slider.value
+        data["image/png"] = base64.b64encode(self.frame(index)).decode("ascii")  # the frame static renderers show
+        data["text/plain"] = f"viewer at step {index + 1} of {len(self.values)}: {self.describe(self.values[index])}"
+        return data
+
+
+# ---------------------------------------------------------------------------
+# k-means
+# ---------------------------------------------------------------------------
 
 
 def kmeans_step_state(history: dict, step: int):
@@ -69,6 +214,10 @@ def kmeans_step_state(history: dict, step: int):
     return labels, history["centers"][t], history["centers"][t - 1], f"iteration {t}, update: centres to the means"
 
 
+def _inertia(X, labels, centers):
+    return None if labels is None else float(((X - centers[labels]) ** 2).sum())
+
+
 def draw_kmeans_step(ax, X, history: dict, step: int, *, regions: bool = True):
     """Draw half-step ``step`` of a k-means history on ``ax`` and return the inertia shown."""
     X = np.asarray(X, dtype=float)
@@ -81,35 +230,132 @@ def draw_kmeans_step(ax, X, history: dict, step: int, *, regions: bool = True):
         for a, b in zip(previous, centers, strict=True):
             if np.any(a != b):
                 ax.annotate("", xy=b, xytext=a, arrowprops={"arrowstyle": "->", "color": "black", "lw": 2})
-    J = None
-    if labels is not None:
-        J = float(((X - centers[labels]) ** 2).sum())
+    J = _inertia(X, labels, centers)
+    if J is not None:
         caption += f"\ninertia J = {J:.2f}"
     ax.set_title(caption, fontsize=12)
     return J
 
 
-def _draw_regions(ax, X, centers, resolution: int = 150):
-    """Shade each centre's Voronoi cell: the points that would be assigned to it."""
+def _region_grid(X, resolution: int = 150):
     lo, hi = X.min(axis=0), X.max(axis=0)
     pad = 0.05 * (hi - lo)
-    gx, gy = np.meshgrid(
+    return np.meshgrid(
         np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution), np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution)
     )
-    grid = np.column_stack([gx.ravel(), gy.ravel()])
-    owner = kmeans.assign(grid, centers).reshape(gx.shape)
+
+
+def _region_cmap(K):
     from matplotlib.colors import ListedColormap
 
-    cmap = ListedColormap([PALETTE[k % len(PALETTE)] for k in range(len(centers))])
-    ax.pcolormesh(gx, gy, owner, cmap=cmap, alpha=0.12, shading="auto", vmin=-0.5, vmax=len(centers) - 0.5)
+    return ListedColormap([PALETTE[k % len(PALETTE)] for k in range(K)])
 
 
-def kmeans_stepper(X, history: dict, *, figsize=(7, 5)):
-    """A slider over the half-steps of a k-means ``history`` (from ``kmeans.fit``)."""
-    import ipywidgets as widgets
+def _draw_regions(ax, X, centers, resolution: int = 150):
+    """Shade each centre's Voronoi cell: the points that would be assigned to it."""
+    gx, gy = _region_grid(X, resolution)
+    owner = kmeans.assign(np.column_stack([gx.ravel(), gy.ravel()]), centers).reshape(gx.shape)
+    K = len(centers)
+    return ax.pcolormesh(
+        gx, gy, owner, cmap=_region_cmap(K), alpha=REGION_ALPHA, shading="auto", vmin=-0.5, vmax=K - 0.5
+    )
 
-    slider = widgets.IntSlider(value=0, min=0, max=2 * len(history["labels"]), description="half-step")
-    return _slider_viewer(slider, lambda ax, step: draw_kmeans_step(ax, X, history, step), figsize=figsize)
+
+class KMeansFrames(Frames):
+    """The k-means figure, drawn once; :meth:`show` moves its artists to half-step ``step``."""
+
+    def __init__(self, X, history: dict, *, figsize=(7.5, 5.5)):
+        self.X, self.history = np.asarray(X, dtype=float), history
+        self.fig, self.ax = _figure(figsize)
+        ax = self.ax
+        gx, gy = _region_grid(self.X, resolution=110)
+        self._grid = np.column_stack([gx.ravel(), gy.ravel()])
+        self._grid_shape = gx.shape
+        self._owners = {}  # centres (as bytes) -> the region image (which centre owns each grid cell)
+        K = len(history["centers"][0])
+        from matplotlib.colors import to_rgb
+
+        self._rgb = np.array([to_rgb(PALETTE[k % len(PALETTE)]) for k in range(K)])
+        # the regions' tints, blended with the white axes once here rather than by Agg every frame
+        self._tint = 1 - REGION_ALPHA * (1 - self._rgb)
+        extent = (gx.min(), gx.max(), gy.min(), gy.max())
+        self.regions = ax.imshow(
+            np.ones((*gx.shape, 3)), extent=extent, origin="lower", aspect="auto", interpolation="nearest"
+        )
+        # one marker line per colour (grey: not yet assigned): Agg stamps a line's markers far faster
+        # than it draws a scatter whose points each carry their own colour
+        style = {"marker": "o", "linestyle": "none", "markersize": 4.2, "markeredgewidth": 0, "alpha": 0.8}
+        self.unassigned = ax.plot(self.X[:, 0], self.X[:, 1], color="0.45", **style)[0]
+        self.clusters = [ax.plot([], [], color=PALETTE[k % len(PALETTE)], **style)[0] for k in range(K)]
+        self.centres = ax.scatter(
+            *np.asarray(history["centers"][0]).T, marker="X", s=260, c=[PALETTE[k % 8] for k in range(K)],
+            edgecolors="black", linewidths=1.5, zorder=5,
+        )  # fmt: skip
+        self.arrows = []
+        ax.set(xlabel="feature 1", ylabel="feature 2")
+        self.title = ax.set_title("iteration 00, update: centres to the means\ninertia J = 0.00", fontsize=13)
+        self.dynamic = [self.unassigned, *self.clusters, self.centres, self.title]
+        self.regions.set_animated(True)
+        self.freeze()
+        self._with_regions = {}  # centres -> the background with their regions drawn in
+        self._key = None
+
+    def background(self):
+        """The static background with the current centres' regions (kept per centres: steps revisit them)."""
+        if self._key not in self._with_regions:
+            canvas = self.fig.canvas
+            canvas.restore_region(self._background)
+            self.ax.draw_artist(self.regions)
+            self._with_regions[self._key] = canvas.copy_from_bbox(self.fig.bbox)
+        return self._with_regions[self._key]
+
+    def show(self, step: int) -> float | None:
+        labels, centers, previous, caption = kmeans_step_state(self.history, step)
+        centers = np.asarray(centers, dtype=float)
+        key = centers.tobytes()
+        if key not in self._owners:
+            self._owners[key] = self._tint[kmeans.assign(self._grid, centers)].reshape(*self._grid_shape, 3)
+        self.regions.set_data(self._owners[key])
+        self._key = key
+        if labels is None:
+            self.unassigned.set_data(self.X[:, 0], self.X[:, 1])
+            for line in self.clusters:
+                line.set_data([], [])
+        else:
+            labels = np.asarray(labels)
+            self.unassigned.set_data([], [])
+            for k, line in enumerate(self.clusters):
+                line.set_data(self.X[labels == k, 0], self.X[labels == k, 1])
+        self.centres.set_offsets(centers)
+        for arrow in self.arrows:
+            arrow.remove()
+            self.dynamic.remove(arrow)
+        self.arrows = []
+        if previous is not None:
+            for a, b in zip(np.asarray(previous), centers, strict=True):
+                if np.any(a != b):
+                    # a bare arrow patch (an annotation would lay out an empty text every frame)
+                    arrow = FancyArrowPatch(
+                        a, b, arrowstyle="->", mutation_scale=15, color="black", lw=2, animated=True, zorder=4
+                    )
+                    self.ax.add_patch(arrow)
+                    self.arrows.append(arrow)
+                    self.dynamic.append(arrow)
+        J = _inertia(self.X, labels, centers)
+        self.title.set_text(caption + (f"\ninertia J = {J:.2f}" if J is not None else ""))
+        return J
+
+
+def kmeans_stepper(X, history: dict, *, figsize=(7.5, 5.5)) -> Viewer:
+    """A viewer over the half-steps of a k-means ``history`` (from ``kmeans.fit``)."""
+    frames = KMeansFrames(X, history, figsize=figsize)
+    steps = range(2 * len(history["labels"]) + 1)
+    return Viewer(frames, steps, lambda s: kmeans_step_state(history, s)[3])
+
+
+# ---------------------------------------------------------------------------
+# Soft assignment
+# ---------------------------------------------------------------------------
 
 
 def draw_soft_assignment(ax, X, centers, beta: float):
@@ -125,13 +371,44 @@ def draw_soft_assignment(ax, X, centers, beta: float):
     return w_NK
 
 
-def soft_assignment_slider(X, centers, *, beta_range=(1e-3, 1e2), figsize=(7, 5)):
-    """A logarithmic slider over the stiffness β of soft k-means."""
-    import ipywidgets as widgets
+class SoftFrames(Frames):
+    """The soft-assignment figure, drawn once; :meth:`show` recolours the points for a stiffness β."""
 
+    def __init__(self, X, centers, *, figsize=(7.5, 5.5)):
+        self.X = np.asarray(X, dtype=float)
+        self.centers = np.asarray(centers, dtype=float)
+        self._d2 = kmeans.squared_distances(self.X, self.centers)
+        self.fig, self.ax = _figure(figsize)
+        self.points = self.ax.scatter(self.X[:, 0], self.X[:, 1], s=18, color="0.45", linewidths=0)
+        for k, c in enumerate(self.centers):
+            self.ax.scatter(*c, marker="X", s=220, color=PALETTE[k % len(PALETTE)], edgecolors="black", zorder=5)
+        self.ax.set(xlabel="feature 1", ylabel="feature 2")
+        self.title = self.ax.set_title("β = 0.000: mean of the largest weight 0.00", fontsize=13)
+        self.dynamic = [self.points, self.title]
+        self.freeze()
+
+    def show(self, beta: float):
+        w_NK = soft.softmax_weights(self._d2, beta)
+        self.points.set_facecolor(mix_colors(w_NK))
+        self.title.set_text(f"β = {beta:.3g}: mean of the largest weight {w_NK.max(axis=1).mean():.2f}")
+        return w_NK
+
+
+def soft_assignment_slider(X, centers, *, beta_range=(1e-3, 1e2), n_values: int = 51, figsize=(7.5, 5.5)) -> Viewer:
+    """A viewer over the stiffness β of soft k-means, on a logarithmic scale."""
     lo, hi = np.log10(beta_range[0]), np.log10(beta_range[1])
-    slider = widgets.FloatLogSlider(value=10 ** ((lo + hi) / 2), min=lo, max=hi, step=0.1, description="β")
-    return _slider_viewer(slider, lambda ax, beta: draw_soft_assignment(ax, X, centers, beta), figsize=figsize)
+    betas = 10.0 ** np.linspace(lo, hi, n_values)
+    frames = SoftFrames(X, centers, figsize=figsize)
+
+    def describe(beta):
+        return f"β = {beta:.3g} (small: every point shared evenly; large: hard labels, as k-means)"
+
+    return Viewer(frames, betas, describe, start=n_values // 2)
+
+
+# ---------------------------------------------------------------------------
+# Gaussian mixtures
+# ---------------------------------------------------------------------------
 
 
 def gmm_step_state(history: dict, step: int):
@@ -180,15 +457,74 @@ def draw_gmm_step(axes, X, history: dict, step: int, covariance_type: str = "ful
     return resp
 
 
-def gmm_stepper(X, history: dict, covariance_type: str = "full", *, figsize=(13, 5)):
-    """A slider over the E- and M-half-steps of a mixture fit made with ``record_params=True``."""
-    import ipywidgets as widgets
+class GMMFrames(Frames):
+    """The mixture figure (data with ellipses; log-likelihood trace), drawn once; :meth:`show` moves its artists."""
 
-    slider = widgets.IntSlider(value=0, min=0, max=2 * (len(history["params"]) - 1), description="half-step")
-    return _slider_viewer(
-        slider,
-        lambda axes, step: draw_gmm_step(axes, X, history, step, covariance_type),
-        figsize=figsize,
-        ncols=2,
-        width_ratios=[3, 2],
-    )
+    LEVELS = (0.5, 0.9)
+
+    def __init__(self, X, history: dict, covariance_type: str = "full", *, figsize=(12, 5), labels=None):
+        self.X = np.asarray(X, dtype=float)
+        self.history, self.covariance_type = history, covariance_type
+        gmm_step_state(history, 0)  # fails early, and clearly, without a parameter history
+        self.fig, (self.ax, self.ax_trace) = _figure(figsize, ncols=2, width_ratios=[3, 2])
+        self.points = self.ax.scatter(self.X[:, 0], self.X[:, 1], s=18, color="0.45", alpha=0.85, linewidths=0)
+        K = len(history["params"][0][0])
+        self.ellipses = [
+            [
+                self.ax.plot([], [], color=PALETTE[k % 8], ls="-" if lv == max(self.LEVELS) else "--")[0]
+                for lv in self.LEVELS
+            ]
+            for k in range(K)
+        ]  # fmt: skip
+        self.means = self.ax.scatter(
+            np.zeros(K), np.zeros(K), marker="X", s=200, c=[PALETTE[k % 8] for k in range(K)], edgecolors="black",
+            linewidths=1.5, zorder=5,
+        )  # fmt: skip
+        xlabel, ylabel = labels or ("feature 1", "feature 2")
+        self.ax.set(xlabel=xlabel, ylabel=ylabel)
+        self.title = self.ax.set_title("", fontsize=13)
+        ll = np.asarray(history["log_likelihood"])
+        self.ax_trace.plot(np.arange(len(ll)), ll, "o-", color="0.6", ms=3)
+        (self.marker,) = self.ax_trace.plot([0], [ll[0]], "o", color=PALETTE[3], ms=11)
+        self.ax_trace.set(xlabel="iteration t", ylabel="log p(x | θᵗ)")
+        self.trace_title = self.ax_trace.set_title("", fontsize=13)
+        pad = 0.08 * (self.X.max(axis=0) - self.X.min(axis=0))
+        self.ax.set_xlim(self.X[:, 0].min() - pad[0], self.X[:, 0].max() + pad[0])
+        self.ax.set_ylim(self.X[:, 1].min() - pad[1], self.X[:, 1].max() + pad[1])
+        self.title.set_text("iteration 00, M-step: θ⁰⁰ from those responsibilities")
+        self.trace_title.set_text("log-likelihood at θ⁰⁰: -0000.00")
+        self.dynamic = [self.points, *(line for lines in self.ellipses for line in lines), self.means, self.marker]
+        self.dynamic += [self.title, self.trace_title]
+        self.freeze()
+
+    def show(self, step: int):
+        from .plotting import _full_covariance
+
+        shown, colour_params, t, caption = gmm_step_state(self.history, step)
+        weights, means, covariances = shown
+        resp = None
+        if colour_params is None:
+            self.points.set_facecolor("0.45")
+        else:
+            resp, _ = gmm.e_step(self.X, *colour_params, covariance_type=self.covariance_type)
+            self.points.set_facecolor(mix_colors(resp))
+        means = np.asarray(means, dtype=float)
+        for k, lines in enumerate(self.ellipses):
+            cov = _full_covariance(covariances, self.covariance_type, k, 2)
+            for line, level in zip(lines, self.LEVELS, strict=True):
+                pts = covariance_ellipse_points(means[k], cov, level)
+                line.set_data(pts[:, 0], pts[:, 1])
+                line.set_linewidth(1.0 + 4.0 * float(np.asarray(weights)[k]))
+        self.means.set_offsets(means)
+        ll = np.asarray(self.history["log_likelihood"])
+        self.marker.set_data([t], [ll[t]])
+        self.title.set_text(caption)
+        self.trace_title.set_text(f"log-likelihood at θ{_sup(t)}: {ll[t]:.2f}")
+        return resp
+
+
+def gmm_stepper(X, history: dict, covariance_type: str = "full", *, figsize=(12, 5), labels=None) -> Viewer:
+    """A viewer over the E- and M-half-steps of a mixture fit made with ``record_params=True``."""
+    frames = GMMFrames(X, history, covariance_type, figsize=figsize, labels=labels)
+    steps = range(2 * (len(history["params"]) - 1) + 1)
+    return Viewer(frames, steps, lambda s: gmm_step_state(history, s)[3])

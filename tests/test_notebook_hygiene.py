@@ -81,3 +81,54 @@ def test_every_cell_has_slide_metadata(path):
         slide_type = cell.get("metadata", {}).get("slideshow", {}).get("slide_type")
         assert slide_type in SLIDE_TYPES, f"{path.name}: cell without slide metadata: {''.join(cell['source'])[:60]!r}"
     assert nb["cells"][0]["metadata"]["slideshow"]["slide_type"] == "slide"
+
+
+ALL_NOTEBOOKS = NOTEBOOKS + sorted((NOTEBOOKS[0].parent / "exercises").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_hidden_input_and_hints_are_marked_the_way_every_frontend_reads(path):
+    """hide-input cells are collapsed in JupyterLab and RISE too (jupyter.source_hidden); a hint is a
+    <details> block (closed until opened, in JupyterLab, on GitHub and in the static pages), never a
+    collapsed markdown cell (whose placeholder shows the raw Markdown, and which Run All opens)."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        tags = cell["metadata"].get("tags", [])
+        source = "".join(cell["source"])
+        if "hide-input" in tags:
+            assert cell["metadata"].get("jupyter", {}).get("source_hidden") is True, source[:60]
+        if cell["cell_type"] == "markdown":
+            assert "source_hidden" not in cell["metadata"].get("jupyter", {}), source[:60]
+        if "hint" in tags:
+            assert source.startswith("<details><summary>Hint") and source.rstrip().endswith("</details>"), source[:60]
+            assert "\n\n" in source, "the hint's body must be separated by blank lines to render as Markdown"
+        if cell["cell_type"] == "code" and ("plt.show()" in source or "plt.subplots" in source):
+            assert "hide-input" in tags, f"{path.name}: plotting code on a slide: tag it hide-input: {source[:60]!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_speaker_notes_say_what_they_are_and_sit_on_their_slide(path):
+    """In JupyterLab a notes cell reads as notes (it starts with the label); in a deck it is the notes view."""
+    from emkit.slides import NOTES_LABEL
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    notes = [c for c in nb["cells"] if "notes" in c["metadata"].get("tags", [])]
+    assert notes, f"{path.name} has no speaker notes"
+    for cell in notes:
+        assert "".join(cell["source"]).startswith(NOTES_LABEL), "".join(cell["source"])[:60]
+        assert cell["metadata"].get("slideshow", {}).get("slide_type") == "notes"
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_rise_finds_its_stylesheets_and_a_theme_without_web_fonts(path):
+    """RISE asks for rise.css and <notebook>.css beside the notebook (a missing one is a console error)."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    assert nb["metadata"]["rise"]["theme"] == "white", nb["metadata"].get("rise")
+    assert (path.parent / "rise.css").is_file()
+    assert path.with_suffix(".css").is_file()
+
+
+@pytest.mark.parametrize("path", [p for p in ALL_NOTEBOOKS if p.parent.name == "exercises"], ids=lambda p: p.name)
+def test_student_versions_carry_no_speaker_notes(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    assert not [c for c in nb["cells"] if "notes" in c["metadata"].get("tags", [])]

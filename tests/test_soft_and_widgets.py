@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from emkit import kmeans, soft, widgets
+from emkit import kmeans, plotting, soft, widgets
 
 
 def test_distance_share_is_backwards_and_inverse_distance_is_not():
@@ -76,19 +76,54 @@ def test_draw_kmeans_step_reports_the_inertia_that_never_increases():
     plt.close(fig)
 
 
-def test_viewers_build_and_respond_to_the_slider():
+def test_viewers_build_and_respond_to_the_slider_and_buttons():
     X = np.random.default_rng(3).normal(size=(40, 2))
     fit = kmeans.fit(X, 2, init=X[:2])
-    box = widgets.kmeans_stepper(X, fit.history)
-    slider = box.children[0]
-    slider.value = slider.max  # triggers a redraw through the callback
-    assert slider.max == 2 * fit.n_iter
-    box = widgets.soft_assignment_slider(X, fit.centers)
-    box.children[0].value = 50.0
+    viewer = widgets.kmeans_stepper(X, fit.history)
+    n = 2 * fit.n_iter + 1
+    assert viewer.slider.max == n - 1 and viewer._pngs == [None] * n  # nothing rendered until displayed
+    box = viewer.box
+    frames = [bytes(image.value) for image in viewer.stack.children]
+    assert len(frames) == n and all(f.startswith(b"\x89PNG") for f in frames) and len(set(frames)) == n
+    assert f"{n} / {n}" in viewer.labels.children[-1].value and "update" in viewer.labels.children[-1].value
+    viewer.slider.value = viewer.slider.max
+    viewer.next.click()  # at the end: stays there
+    assert viewer.slider.value == viewer.slider.max
+    viewer.previous.click()
+    assert viewer.slider.value == viewer.slider.max - 1
+    # the frame a static renderer shows is the current one, never a widget's text form
+    bundle = viewer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and bundle["image/png"]
+    assert "VBox" not in bundle["text/plain"] and "assign" in bundle["text/plain"]
+    assert viewer.slider.layout.width == viewer.stack.children[0].layout.width  # the slider spans the figure
+    assert [c.description for c in box.children[0].children[:3]] == ["◀", "play", "▶"]
+    soft_viewer = widgets.soft_assignment_slider(X, fit.centers)
+    assert "β = 100" in soft_viewer.caption(soft_viewer.slider.max)
     fig, ax = plt.subplots()
     w = widgets.draw_soft_assignment(ax, X, fit.centers, 50.0)
     np.testing.assert_allclose(w.sum(axis=1), 1.0)
     plt.close("all")
+
+
+def test_a_frame_updates_artists_instead_of_redrawing():
+    X = np.random.default_rng(4).normal(size=(60, 2))
+    fit = kmeans.fit(X, 3, init=X[:3])
+    frames = widgets.KMeansFrames(X, fit.history)
+    artists = (frames.unassigned, *frames.clusters, frames.centres, frames.regions)
+    n_children = len(frames.ax.get_children())
+    for step in range(2 * fit.n_iter + 1):
+        J = frames.show(step)
+        assert (frames.unassigned, *frames.clusters, frames.centres, frames.regions) == artists
+        labels = widgets.kmeans_step_state(fit.history, step)[0]
+        # every point is drawn once: grey before the first assignment, then in its cluster's colour
+        shown = [len(line.get_xdata()) for line in (frames.unassigned, *frames.clusters)]
+        assert shown == ([60, 0, 0, 0] if labels is None else [0, *np.bincount(labels, minlength=3)])
+        if step:
+            assert J == pytest.approx(
+                float(((X - frames.centres.get_offsets()[widgets.kmeans_step_state(fit.history, step)[0]]) ** 2).sum())
+            )
+    assert abs(len(frames.ax.get_children()) - n_children) <= 3  # only the arrows come and go
+    assert frames.ax.get_xlabel() and frames.ax.get_ylabel()
 
 
 def test_gmm_step_states_and_drawing_follow_the_fit():
@@ -111,6 +146,10 @@ def test_gmm_step_states_and_drawing_follow_the_fit():
     plt.close(fig)
     with pytest.raises(ValueError, match="record_params=True"):
         widgets.gmm_step_state({"log_likelihood": [0.0]}, 0)
-    box = widgets.gmm_stepper(X, h)
-    box.children[0].value = 3
+    viewer = widgets.gmm_stepper(X, h, labels=("eruption (min)", "waiting (min)"))
+    viewer.frame(3)
+    assert "E-step" in viewer.caption(3) and viewer.frames.ax.get_xlabel() == "eruption (min)"
+    lines = viewer.frames.ellipses[0][1]
+    expected = plotting.covariance_ellipse_points(h["params"][1][1][0], h["params"][1][2][0], 0.9)
+    np.testing.assert_allclose(np.column_stack(lines.get_data()), expected)
     plt.close("all")
