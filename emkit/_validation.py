@@ -64,17 +64,20 @@ def check_positive_float(value, name: str, *, allow_zero: bool = True) -> float:
     return value
 
 
-def check_not_more_than_distinct(X_ND: np.ndarray, n: int, name: str) -> None:
-    """Raise if ``n`` groups are asked for but X has fewer distinct points."""
+def distinct_rows(X_ND: np.ndarray, n: int, name: str) -> np.ndarray:
+    """The (sorted) row indices of the first copy of each distinct point; raise if there are fewer than ``n``.
+
+    Counting distinct points sorts the data, so the models call this only
+    when an initialisation could not find ``n`` distinct points by itself.
+    """
     if n > X_ND.shape[0]:
         raise ValueError(f"{name}={n} is larger than the number of data points ({X_ND.shape[0]})")
-    if n > 1:
-        n_distinct = np.unique(X_ND, axis=0).shape[0]
-        if n > n_distinct:
-            raise ValueError(
-                f"{name}={n} is larger than the number of distinct points in X "
-                f"({n_distinct}); ask for at most {n_distinct}"
-            )
+    _, first = np.unique(X_ND, axis=0, return_index=True)
+    if n > first.size:
+        raise ValueError(
+            f"{name}={n} is larger than the number of distinct points in X ({first.size}); ask for at most {first.size}"
+        )
+    return np.sort(first)
 
 
 def check_covariance_type(covariance_type) -> str:
@@ -140,19 +143,24 @@ def check_means(means, n_features: int, n_components: int | None = None, name: s
     return means_KD
 
 
-def _check_spd_stack(S_KDD: np.ndarray, name: str, labels) -> None:
-    """Raise unless every matrix in the stack is symmetric positive definite."""
+def is_positive_definite(S_DD: np.ndarray) -> bool:
+    """Whether a symmetric matrix has a Cholesky factor (the one positive-definiteness test in emkit)."""
+    try:
+        np.linalg.cholesky(S_DD)
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
+def check_spd_stack(S_KDD: np.ndarray, name: str, labels=lambda k: f"[{k}]") -> None:
+    """Raise unless every matrix in the stack is symmetric positive definite, naming the first that is not."""
     for k, S_DD in enumerate(S_KDD):
         scale = max(np.abs(S_DD).max(), np.finfo(float).tiny)
         if np.abs(S_DD - S_DD.T).max() > 1e-10 * scale:
             raise ValueError(f"{name}{labels(k)} is not symmetric")
-        try:
-            np.linalg.cholesky(S_DD)
-        except np.linalg.LinAlgError:
+        if not is_positive_definite(S_DD):
             smallest = np.linalg.eigvalsh(S_DD).min()
-            raise ValueError(
-                f"{name}{labels(k)} is not positive definite (smallest eigenvalue {smallest:.3g})"
-            ) from None
+            raise ValueError(f"{name}{labels(k)} is not positive definite (smallest eigenvalue {smallest:.3g})")
 
 
 def check_covariances(
@@ -174,9 +182,9 @@ def check_covariances(
     if not np.isfinite(cov).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     if covariance_type == "full":
-        _check_spd_stack(cov, name, lambda k: f"[{k}]")
+        check_spd_stack(cov, name)
     elif covariance_type == "tied":
-        _check_spd_stack(cov[None], name, lambda k: "")
+        check_spd_stack(cov[None], name, lambda k: "")
     elif (cov <= 0).any():
         idx = np.argwhere(cov <= 0)[0]
         raise ValueError(
@@ -184,3 +192,31 @@ def check_covariances(
             f"{name}[{', '.join(map(str, idx))}] = {cov[tuple(idx)]:.3g}"
         )
     return cov
+
+
+def check_missing_data(X, name: str = "X") -> np.ndarray:
+    """Return X as float (N, D) where NaN marks a missing value.
+
+    Raises if X is not 2-D, holds ±inf, has a row with nothing observed, or
+    a column that is never observed.
+    """
+    try:
+        X_ND = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of numbers (NaN for missing values)") from None
+    if X_ND.ndim != 2 or X_ND.shape[0] == 0 or X_ND.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array (n_samples, n_features); got shape {X_ND.shape}")
+    if np.isinf(X_ND).any():
+        row, col = np.argwhere(np.isinf(X_ND))[0]
+        raise ValueError(f"{name} has an infinite value at row {row}, column {col}; only NaN may mark a missing value")
+    missing_ND = np.isnan(X_ND)
+    empty_rows = np.flatnonzero(missing_ND.all(axis=1))
+    if empty_rows.size:
+        raise ValueError(
+            f"{name} has {empty_rows.size} row(s) with every value missing (e.g. row {empty_rows[0]}); "
+            "such rows carry no information: drop them"
+        )
+    never = np.flatnonzero(missing_ND.all(axis=0))
+    if never.size:
+        raise ValueError(f"column {never[0]} of {name} is never observed: its mean and variance cannot be estimated")
+    return X_ND

@@ -18,14 +18,14 @@ Biotechnology 26, 897–899, 2008)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import lgamma
 
 import numpy as np
 
 from . import em
-from ._validation import check_count, check_positive_float
-from .gmm import logsumexp
+from ._core import log_normalise_rows
+from ._validation import check_count, check_positive_float, check_responsibilities
 
 __all__ = ["CoinResult", "e_step", "fit", "log_likelihood", "m_step"]
 
@@ -74,13 +74,27 @@ def _log_joint(h_N, n_N, biases_K, weights_K, log_coef_N):
     return log_coef_N[:, None] + h_N[:, None] * np.log(biases_K) + (n_N - h_N)[:, None] * np.log1p(-biases_K) + log_w_K
 
 
+def _e_step(h_N, n_N, log_coef_N, biases_K, weights_K):
+    a_NK = _log_joint(h_N, n_N, biases_K, weights_K, log_coef_N)
+    log_p_N = log_normalise_rows(a_NK)  # a_NK now holds the responsibilities
+    return a_NK, float(log_p_N.sum())
+
+
+# a bias of exactly 0 or 1 is a legitimate maximum (a coin that never showed tails), but its log is -inf
+# and the next E-step would give 0 · (-inf): keep it a hair inside (0, 1)
+BIAS_FLOOR = 1e-12
+
+
+def _m_step(h_N, n_N, resp_NK):
+    biases_K = (resp_NK.T @ h_N) / (resp_NK.T @ n_N)
+    return np.clip(biases_K, BIAS_FLOOR, 1 - BIAS_FLOOR), resp_NK.mean(axis=0)
+
+
 def e_step(heads, tosses, biases, weights):
     """Responsibilities r_ik = P(coin k | h_i) (N×K) and log p(h | θ)."""
     h_N, n_N = _check_counts(heads, tosses)
     b_K, w_K = _check_theta(biases, weights)
-    a_NK = _log_joint(h_N, n_N, b_K, w_K, _log_binom_coef(h_N, n_N))
-    log_p_N = logsumexp(a_NK)
-    return np.exp(a_NK - log_p_N[:, None]), float(log_p_N.sum())
+    return _e_step(h_N, n_N, _log_binom_coef(h_N, n_N), b_K, w_K)
 
 
 def log_likelihood(heads, tosses, biases, weights) -> float:
@@ -88,22 +102,20 @@ def log_likelihood(heads, tosses, biases, weights) -> float:
     return e_step(heads, tosses, biases, weights)[1]
 
 
-def m_step(heads, tosses, resp_NK):
-    """θ_k = expected heads / expected tosses of coin k; λ_k = mean responsibility."""
+def m_step(heads, tosses, responsibilities):
+    """θ_k = expected heads / expected tosses of coin k (kept within [1e-12, 1 - 1e-12]); λ_k = mean responsibility."""
     h_N, n_N = _check_counts(heads, tosses)
-    resp_NK = np.asarray(resp_NK, dtype=np.float64)
-    return (resp_NK.T @ h_N) / (resp_NK.T @ n_N), resp_NK.mean(axis=0)
+    resp_NK = check_responsibilities(responsibilities, h_N.shape[0])
+    return _m_step(h_N, n_N, resp_NK)
 
 
-@dataclass
-class CoinResult:
+@dataclass(kw_only=True)
+class CoinResult(em.LikelihoodFit):
+    """A fitted coin mixture: ``biases`` θ_k, ``weights`` λ_k, ``responsibilities`` P(coin k | h_i)."""
+
     biases: np.ndarray
     weights: np.ndarray
     responsibilities: np.ndarray
-    log_likelihood: float
-    n_iter: int
-    converged: bool
-    history: dict = field(default_factory=dict)
 
 
 def fit(
@@ -121,6 +133,7 @@ def fit(
 
     init : the starting biases, one per coin (K = its length).
     weights : starting weights λ (default equal); with ``fixed_weights`` they stay put.
+    tol : stop when the log-likelihood per set of tosses changes by less than ``tol``.
     """
     h_N, n_N = _check_counts(heads, tosses)
     biases0 = np.asarray(init, dtype=np.float64)
@@ -132,28 +145,14 @@ def fit(
     log_coef_N = _log_binom_coef(h_N, n_N)
 
     def e(theta):
-        a_NK = _log_joint(h_N, n_N, *theta, log_coef_N)
-        log_p_N = logsumexp(a_NK)
-        return np.exp(a_NK - log_p_N[:, None]), float(log_p_N.sum())
+        return _e_step(h_N, n_N, log_coef_N, *theta)
 
     def m(resp_NK):
-        b_K, w_K = (resp_NK.T @ h_N) / (resp_NK.T @ n_N), resp_NK.mean(axis=0)
-        # a bias of exactly 0 or 1 is a legitimate maximum, but its log is -inf: keep it just inside
-        b_K = np.clip(b_K, 1e-12, 1 - 1e-12)
-        return b_K, (weights0 if fixed_weights else w_K)
+        biases_K, weights_K = _m_step(h_N, n_N, resp_NK)
+        return biases_K, (weights0 if fixed_weights else weights_K)
 
     run = em.run(
-        e, m, (biases0, weights0), max_iter=max_iter, tol=tol, record_params=record_params, name="log-likelihood"
-    )
-    history = {"log_likelihood": run.history["objective"]}
-    if record_params:
-        history["params"] = run.history["params"]
-    return CoinResult(
-        biases=run.params[0],
-        weights=run.params[1],
-        responsibilities=run.expectations,
-        log_likelihood=run.objective,
-        n_iter=run.n_iter,
-        converged=run.converged,
-        history=history,
-    )
+        e, m, (biases0, weights0), n_points=h_N.shape[0], max_iter=max_iter, tol=tol, record_params=record_params,
+        name="log-likelihood",
+    )  # fmt: skip
+    return CoinResult.from_run(run, biases=run.params[0], weights=run.params[1], responsibilities=run.expectations)

@@ -4,8 +4,16 @@ Notation (the course glossary): data x_i (rows of ``X``, shape N×D), K
 components with weights π_k (``weights``, shape K), means μ_k (``means``,
 K×D) and covariances Σ_k (``covariances``: full K×D×D, tied D×D, diag K×D,
 spherical K, as in scikit-learn), responsibilities
-r_ik = p(z_i = k | x_i, θᵗ) (``resp_NK``). Array names inside the module end
-in their shape: ``X_ND``, ``resp_NK``, ``means_KD``.
+r_ik = p(z_i = k | x_i, θᵗ) (``responsibilities``, N×K). Public functions
+take these plain names; array names inside the module end in their shape:
+``X_ND``, ``resp_NK``, ``means_KD``.
+
+Each covariance type is one entry of a dispatch table (:data:`COVARIANCE_TYPES`):
+its shape, its precision factors, its squared Mahalanobis distances, its Σ
+update, its collapse test. Each step's formula also exists as a plain
+reference implementation (``reference_log_gaussian_density``,
+``reference_covariances``: a loop over components, straight from the
+formula), against which the tests check the fast paths.
 
 E-step (at the current θᵗ)::
 
@@ -32,29 +40,35 @@ array([0.356, 0.644])
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import em
+from ._core import LOG_2PI, Prepared, log_normalise_rows, row_blocks
+from ._core import logsumexp as _logsumexp
 from ._validation import (
     check_count,
     check_covariance_type,
     check_covariances,
     check_data,
     check_means,
-    check_not_more_than_distinct,
     check_positive_float,
     check_responsibilities,
     check_weights,
+    is_positive_definite,
 )
 
 __all__ = [
+    "COVARIANCE_TYPES",
     "CollapseError",
+    "CovarianceType",
     "GMMResult",
     "e_step",
     "elbo",
     "fit",
+    "full_covariances",
     "log_gaussian_density",
     "log_joint",
     "log_likelihood",
@@ -62,16 +76,269 @@ __all__ = [
     "m_step",
     "precision_cholesky",
     "q_function",
+    "reference_covariances",
+    "reference_log_gaussian_density",
     "update_covariances",
     "update_means",
     "update_weights",
 ]
 
-LOG_2PI = np.log(2.0 * np.pi)
-
 
 class CollapseError(ValueError):
     """A mixture component collapsed (no weight left, or a singular covariance)."""
+
+
+def logsumexp(a, axis: int = 1) -> np.ndarray:
+    """log Σ_k exp(a_k), computed as m + log Σ_k exp(a_k - m) with m = max_k a_k.
+
+    Subtracting the largest term first means the largest exponential is
+    exp(0) = 1: nothing overflows, and the sum is never 0 even when every
+    exp(a_k) on its own would underflow.
+    """
+    return _logsumexp(a, axis)
+
+
+# ---------------------------------------------------------------------------
+# The covariance types: one entry each, looked up once per call
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CovarianceType:
+    """What one covariance type needs, from its shape to its M-step.
+
+    Attributes
+    ----------
+    name : 'full', 'tied', 'diag' or 'spherical'.
+    n_parameters : free covariance entries, as a function of (K, D).
+    as_full : (covariances, K, D) -> (K, D, D): the matrices Σ_k it stands for.
+    precision : covariances -> (P, log det Σ_k for each k) with Σ_k⁻¹ = P_k P_kᵀ.
+    setup : (centred means (K, D), P) -> what ``block`` needs, built once per E-step.
+    block : (centred rows (B, D), setup) -> (x_i - μ_k)ᵀ Σ_k⁻¹ (x_i - μ_k), shape (B, K).
+    width : (K, D) -> floats per row in a block's largest temporaries (for cache-sized blocks).
+    covariances : (prep, resp_NK, N_k, centred new means, reg_covar) -> Σ (the fast M-step).
+    constrain : (scatters S_k = Σ_i r_ik (x_i-μ_k)(x_i-μ_k)ᵀ (K, D, D), N_k, N) -> Σ: the type's
+        maximiser of Q, in its plainest form (used by the reference implementation).
+    """
+
+    name: str
+    n_parameters: Callable
+    as_full: Callable
+    precision: Callable
+    setup: Callable
+    block: Callable
+    width: Callable
+    covariances: Callable
+    constrain: Callable
+
+
+def _cholesky_precision(S_KDD, who: Callable[[int], str]):
+    """P_k = L_k⁻ᵀ with Σ_k = L_k L_kᵀ, and log det Σ_k = 2 Σ_d log L_k,dd: no explicit inverse of Σ."""
+    D = S_KDD.shape[-1]
+    try:
+        L_KDD = np.linalg.cholesky(S_KDD)
+    except np.linalg.LinAlgError:
+        bad = next(k for k in range(len(S_KDD)) if not is_positive_definite(S_KDD[k]))
+        raise ValueError(f"covariances{who(bad)} is not positive definite") from None
+    prec_KDD = np.linalg.solve(L_KDD, np.broadcast_to(np.eye(D), L_KDD.shape)).transpose(0, 2, 1)
+    return prec_KDD, 2.0 * np.log(np.diagonal(L_KDD, axis1=1, axis2=2)).sum(axis=1)
+
+
+# full: y_ik = (x_i - μ_k)ᵀ P_k for all k at once, x_iᵀ [P_1 ... P_K] - [μ_1ᵀP_1 ...]; distance = ‖y_ik‖²
+def _full_setup(ms_KD, prec_KDD):
+    K, D = ms_KD.shape
+    return prec_KDD.transpose(1, 0, 2).reshape(D, K * D), np.einsum("kd,kde->ke", ms_KD, prec_KDD).reshape(K * D)
+
+
+def _full_block(Xs_BD, setup):
+    P_D_KD, b_KD = setup
+    Y_B_KD = Xs_BD @ P_D_KD
+    Y_B_KD -= b_KD
+    Y_B_KD *= Y_B_KD
+    return Y_B_KD.reshape(len(Xs_BD), -1, Xs_BD.shape[1]).sum(axis=2)
+
+
+def _tied_block(Xs_BD, setup):
+    P_DD, yb_KD = setup
+    Y_BKD = (Xs_BD @ P_DD)[:, None, :] - yb_KD[None]
+    return np.einsum("bkd,bkd->bk", Y_BKD, Y_BKD)
+
+
+# diag, spherical: Σ_d p²_kd (x_d - μ_kd)² = (x²)·p²_k - 2 x·(p²_k μ_k) + Σ_d p²_kd μ²_kd: two products
+def _diagonal_setup(ms_KD, prec):
+    K, D = ms_KD.shape
+    p2_KD = np.broadcast_to((prec**2).reshape(K, -1), (K, D))
+    return p2_KD.T.copy(), (-2.0 * p2_KD * ms_KD).T.copy(), (p2_KD * ms_KD**2).sum(axis=1)
+
+
+def _diagonal_block(Xs_BD, setup):
+    p2_DK, lin_DK, const_K = setup
+    return (Xs_BD * Xs_BD) @ p2_DK + Xs_BD @ lin_DK + const_K
+
+
+MOMENT_DIGITS_LOST = 1e4  # the moment form may lose up to log10(1e4) = 4 of 16 digits; beyond, sum exactly
+
+
+def _exact_scatter(Xc_ND, r_N, mean_D):
+    """Σ_i r_i (x_i - μ)(x_i - μ)ᵀ, centred on μ itself: exact however far μ is from 0."""
+    diff_ND = Xc_ND - mean_D
+    S_DD = (r_N[:, None] * diff_ND).T @ diff_ND
+    return 0.5 * (S_DD + S_DD.T)
+
+
+def _pair_features(prep: Prepared):
+    """Φ_i = (x_id x_ie) for d ≤ e, with their indices: Rᵀ Φ gives every component's second moments at once."""
+
+    def make():
+        iu = np.triu_indices(prep.D)
+        return prep.Xc_ND[:, iu[0]] * prep.Xc_ND[:, iu[1]], iu
+
+    if "pairs" not in prep.cache:
+        prep.cache["pairs"] = make()
+    return prep.cache["pairs"]
+
+
+def _scatters(prep: Prepared, resp_NK, Nk_K, means_c_KD):
+    """S_k = Σ_i r_ik (x_i - μ_k)(x_i - μ_k)ᵀ for every k (the full and tied M-steps' sums).
+
+    Fast path: the weighted second moment minus N_k μ_k μ_kᵀ, from matrix
+    products (Rᵀ Φ, with Φ_i the products x_id x_ie, when D(D+1)/2 ≤ K so Φ
+    is no bigger than R; else Xᵀ(r_k ⊙ X) per component). That form can
+    cancel digits when a component sits far from the data's centre relative
+    to its own width: it loses about log10(1 + μ_kᵀ Σ_k⁻¹ μ_k) digits.
+    Components where that exceeds log10(MOMENT_DIGITS_LOST), or whose moment
+    matrix is singular, are summed exactly, centred on μ_k.
+    """
+    K, D = means_c_KD.shape
+    Xc = prep.Xc_ND
+    if D * (D + 1) // 2 <= K:
+        features_NF, iu = _pair_features(prep)
+        moments_KF = resp_NK.T @ features_NF
+        second_KDD = np.empty((K, D, D))
+        second_KDD[:, iu[0], iu[1]] = moments_KF
+        second_KDD[:, iu[1], iu[0]] = moments_KF
+    else:  # one matrix product per component: a loop over components, never over points
+        second_KDD = np.stack([(resp_NK[:, k, None] * Xc).T @ Xc for k in range(K)])
+    cov_KDD = second_KDD / Nk_K[:, None, None] - np.einsum("kd,ke->kde", means_c_KD, means_c_KD)
+    scatter_KDD = np.empty((K, D, D))
+    for k in range(K):  # a loop over components: the accuracy guard
+        try:
+            kappa = means_c_KD[k] @ np.linalg.solve(cov_KDD[k], means_c_KD[k])
+        except np.linalg.LinAlgError:
+            kappa = np.inf
+        if 0.0 <= kappa <= MOMENT_DIGITS_LOST:
+            scatter_KDD[k] = 0.5 * (cov_KDD[k] + cov_KDD[k].T) * Nk_K[k]
+        else:  # far from the centre for its width (or singular): sum exactly
+            scatter_KDD[k] = _exact_scatter(Xc, resp_NK[:, k], means_c_KD[k])
+    return scatter_KDD
+
+
+def _add_to_diagonal(S, value):
+    D = S.shape[-1]
+    S[..., np.arange(D), np.arange(D)] += value
+    return S
+
+
+def _full_covariances(prep, resp_NK, Nk_K, means_c_KD, reg_covar):
+    return _add_to_diagonal(_scatters(prep, resp_NK, Nk_K, means_c_KD) / Nk_K[:, None, None], reg_covar)
+
+
+def _tied_covariances(prep, resp_NK, Nk_K, means_c_KD, reg_covar):
+    return _add_to_diagonal(_scatters(prep, resp_NK, Nk_K, means_c_KD).sum(axis=0) / prep.N, reg_covar)
+
+
+def _variances(prep, resp_NK, Nk_K, means_c_KD):
+    """σ²_kd = Σ_i r_ik x²_id / N_k - μ²_kd (one product, Rᵀ X²), exact where that would cancel digits."""
+    var_KD = (resp_NK.T @ prep.sq_ND) / Nk_K[:, None] - means_c_KD**2
+    risky = ((means_c_KD**2) > MOMENT_DIGITS_LOST * np.maximum(var_KD, 0.0)).any(axis=1)
+    for k in np.flatnonzero(risky):  # rare: exact, centred on μ_k
+        diff_ND = prep.Xc_ND - means_c_KD[k]
+        var_KD[k] = resp_NK[:, k] @ (diff_ND * diff_ND) / Nk_K[k]
+    return var_KD
+
+
+def _eye_stack(v_K, D):
+    return v_K[:, None, None] * np.eye(D)
+
+
+COVARIANCE_TYPES: dict[str, CovarianceType] = {
+    "full": CovarianceType(
+        name="full",
+        n_parameters=lambda K, D: K * D * (D + 1) // 2,
+        as_full=lambda cov, K, D: np.asarray(cov, dtype=float),
+        precision=lambda cov: _cholesky_precision(cov, lambda k: f"[{k}]"),
+        setup=_full_setup,
+        block=_full_block,
+        width=lambda K, D: K * D,
+        covariances=_full_covariances,
+        constrain=lambda S_KDD, Nk_K, N: S_KDD / Nk_K[:, None, None],
+    ),
+    "tied": CovarianceType(
+        name="tied",
+        n_parameters=lambda K, D: D * (D + 1) // 2,
+        as_full=lambda cov, K, D: np.broadcast_to(np.asarray(cov, dtype=float), (K, D, D)).copy(),
+        precision=lambda cov: tuple(a[0] for a in _cholesky_precision(np.asarray(cov)[None], lambda k: "")),
+        setup=lambda ms_KD, P_DD: (P_DD, ms_KD @ P_DD),
+        block=_tied_block,
+        width=lambda K, D: K * D,
+        covariances=_tied_covariances,
+        constrain=lambda S_KDD, Nk_K, N: S_KDD.sum(axis=0) / N,
+    ),
+    "diag": CovarianceType(
+        name="diag",
+        n_parameters=lambda K, D: K * D,
+        as_full=lambda cov, K, D: np.asarray(cov, dtype=float)[:, :, None] * np.eye(D),
+        precision=lambda cov: (1.0 / np.sqrt(cov), np.log(cov).sum(axis=1)),
+        setup=_diagonal_setup,
+        block=_diagonal_block,
+        width=lambda K, D: K + D,
+        covariances=lambda prep, r, Nk, m, reg: _variances(prep, r, Nk, m) + reg,
+        constrain=lambda S_KDD, Nk_K, N: np.diagonal(S_KDD, axis1=1, axis2=2) / Nk_K[:, None],
+    ),
+    "spherical": CovarianceType(
+        name="spherical",
+        n_parameters=lambda K, D: K,
+        as_full=lambda cov, K, D: _eye_stack(np.asarray(cov, dtype=float), D),
+        precision=lambda cov: (1.0 / np.sqrt(cov), np.log(cov)),  # log σ²_k: the caller multiplies by D
+        setup=_diagonal_setup,
+        block=_diagonal_block,
+        width=lambda K, D: K + D,
+        covariances=lambda prep, r, Nk, m, reg: _variances(prep, r, Nk, m).mean(axis=1) + reg,
+        constrain=lambda S_KDD, Nk_K, N: np.diagonal(S_KDD, axis1=1, axis2=2).mean(axis=1) / Nk_K,
+    ),
+}
+
+
+def _precision(spec: CovarianceType, covariances, D: int):
+    """P with Σ_k⁻¹ = P_k P_kᵀ, and log det Σ_k for each k (a scalar for tied)."""
+    prec, log_det = spec.precision(covariances)
+    return prec, (D * log_det if spec.name == "spherical" else log_det)
+
+
+def precision_cholesky(covariances, covariance_type: str = "full", n_features: int | None = None):
+    """Factors P with Σ⁻¹ = P Pᵀ, and log det Σ, for each component.
+
+    For ``full`` and ``tied``, P = L⁻ᵀ where Σ = L Lᵀ is the Cholesky factor,
+    so (x-μ)ᵀ Σ⁻¹ (x-μ) = ‖(x-μ)ᵀ P‖² with no explicit inverse of Σ. For
+    ``diag`` and ``spherical``, P = 1/√σ².
+
+    Returns ``(prec_chol, log_det_cov)`` where ``prec_chol`` has the shape of
+    ``covariances`` and ``log_det_cov`` holds log det Σ_k (shape K, or a
+    scalar for ``tied``). ``spherical`` needs ``n_features`` (det σ²I = σ^(2D)).
+    """
+    spec = COVARIANCE_TYPES[check_covariance_type(covariance_type)]
+    cov = np.asarray(covariances, dtype=np.float64)
+    if spec.name == "spherical" and n_features is None:
+        raise ValueError("precision_cholesky of spherical covariances needs n_features: det(σ² I) = σ^(2D)")
+    D = cov.shape[-1] if n_features is None else check_count(n_features, "n_features")
+    return _precision(spec, cov, D)
+
+
+def full_covariances(covariances, covariance_type: str, n_components: int, n_features: int) -> np.ndarray:
+    """The K matrices Σ_k (shape (K, D, D)) that covariances of any type stand for."""
+    spec = COVARIANCE_TYPES[check_covariance_type(covariance_type)]
+    K, D = check_count(n_components, "n_components"), check_count(n_features, "n_features")
+    return spec.as_full(check_covariances(covariances, spec.name, K, D), K, D)
 
 
 # ---------------------------------------------------------------------------
@@ -79,127 +346,40 @@ class CollapseError(ValueError):
 # ---------------------------------------------------------------------------
 
 
-def precision_cholesky(covariances, covariance_type: str = "full"):
-    """Factors P with Σ⁻¹ = P Pᵀ, and log det Σ, for each component.
-
-    For ``full`` and ``tied``, P = L⁻ᵀ where Σ = L Lᵀ is the Cholesky factor,
-    so (x-μ)ᵀ Σ⁻¹ (x-μ) = ‖(x-μ)ᵀ P‖² with no explicit inverse of Σ. For
-    ``diag`` and ``spherical``, P = 1/√σ².
-
-    Returns ``(prec_chol, log_det_cov_K)`` where ``prec_chol`` has the shape of
-    ``covariances`` and ``log_det_cov_K`` holds log det Σ_k (shape K, or a
-    scalar for ``tied``).
-    """
-    cov = np.asarray(covariances, dtype=np.float64)
-    if covariance_type in ("full", "tied"):
-        S_KDD = cov if covariance_type == "full" else cov[None]
-        D = S_KDD.shape[-1]
-        try:
-            L_KDD = np.linalg.cholesky(S_KDD)
-        except np.linalg.LinAlgError:
-            bad = [k for k in range(len(S_KDD)) if not _is_cholesky_ok(S_KDD[k])]
-            raise ValueError(
-                f"covariances{bad[0] if covariance_type == 'full' else ''} is not positive definite"
-            ) from None
-        prec_KDD = np.linalg.solve(L_KDD, np.broadcast_to(np.eye(D), L_KDD.shape)).transpose(0, 2, 1)
-        log_det_K = 2.0 * np.log(np.diagonal(L_KDD, axis1=1, axis2=2)).sum(axis=1)
-        if covariance_type == "tied":
-            return prec_KDD[0], log_det_K[0]
-        return prec_KDD, log_det_K
-    if covariance_type == "diag":
-        return 1.0 / np.sqrt(cov), np.log(cov).sum(axis=1)
-    if covariance_type == "spherical":
-        return 1.0 / np.sqrt(cov), np.log(cov)
-    raise ValueError(f"unknown covariance_type {covariance_type!r}")
-
-
-def _is_cholesky_ok(S_DD) -> bool:
-    try:
-        np.linalg.cholesky(S_DD)
-    except np.linalg.LinAlgError:
-        return False
-    return True
-
-
-BLOCK_FLOATS = 1 << 17  # a row block's temporaries stay around 1 MiB: they live in cache
-
-
-def _row_blocks(N: int, width: int):
-    """Slices of rows such that a block of ``width`` floats per row stays in cache."""
-    rows = max(64, BLOCK_FLOATS // max(width, 1))
-    for start in range(0, N, rows):
-        yield slice(start, min(N, start + rows))
-
-
-def _block_width(covariance_type, K: int, D: int) -> int:
-    """Floats per row in a block's largest temporaries: K·D for full and tied, K + D otherwise."""
-    return K * D if covariance_type in ("full", "tied") else K + D
-
-
-def _prepare_mahalanobis(means_KD, prec_chol, covariance_type):
-    """What every row block needs: the shift, and the precision factors laid out for one matrix product."""
-    K, D = means_KD.shape
-    shift_D = means_KD.mean(axis=0)
-    ms_KD = means_KD - shift_D
-    if covariance_type == "full":  # y_ik = (x_i - μ_k)ᵀ P_k  for all k at once: x_iᵀ [P_1 ... P_K] - [μ_1ᵀP_1 ...]
-        P_D_KD = prec_chol.transpose(1, 0, 2).reshape(D, K * D)
-        b_KD = np.einsum("kd,kde->ke", ms_KD, prec_chol).reshape(K * D)
-        return shift_D, ("full", P_D_KD, b_KD, K, D)
-    if covariance_type == "tied":
-        return shift_D, ("tied", prec_chol, ms_KD @ prec_chol, K, D)
-    # diag / spherical: Σ_d p²_kd (x_d - μ_kd)² = (x²)·p²_k - 2 x·(p²_k μ_k) + Σ_d p²_kd μ²_kd
-    p2_KD = np.broadcast_to((prec_chol**2).reshape(K, -1), (K, D))
-    return shift_D, ("diag", p2_KD.T.copy(), (-2.0 * p2_KD * ms_KD).T.copy(), (p2_KD * ms_KD**2).sum(axis=1))
-
-
-def _mahalanobis_block(Xs_BD, prepared) -> np.ndarray:
-    kind = prepared[0]
-    if kind == "full":
-        _, P_D_KD, b_KD, K, D = prepared
-        Y_B_KD = Xs_BD @ P_D_KD
-        Y_B_KD -= b_KD
-        Y_B_KD *= Y_B_KD
-        return Y_B_KD.reshape(len(Xs_BD), K, D).sum(axis=2)
-    if kind == "tied":
-        _, P_DD, yb_KD, K, D = prepared
-        Y_B1D = (Xs_BD @ P_DD)[:, None, :] - yb_KD[None]
-        return np.einsum("bkd,bkd->bk", Y_B1D, Y_B1D)
-    _, p2_DK, lin_DK, const_K = prepared
-    return (Xs_BD * Xs_BD) @ p2_DK + Xs_BD @ lin_DK + const_K
-
-
-def _mahalanobis_sq(X_ND, means_KD, prec_chol, covariance_type) -> np.ndarray:
-    """(x_i - μ_k)ᵀ Σ_k⁻¹ (x_i - μ_k) = ‖(x_i - μ_k)ᵀ P_k‖² for every point and component: (N, K).
-
-    Organised for speed, same formula: X and the means are first shifted by
-    the mean of the means (so data far from the origin lose no accuracy); rows
-    are taken in cache-sized blocks; within a block one matrix product gives
-    (x_i - μ_k)ᵀ P_k for every k (full), or the expanded square
-    Σ_d p²_kd x²_id - 2 p²_kd μ_kd x_id + p²_kd μ²_kd (diag, spherical).
-    """
-    N = X_ND.shape[0]
-    K = means_KD.shape[0]
-    shift_D, prepared = _prepare_mahalanobis(means_KD, prec_chol, covariance_type)
-    maha_NK = np.empty((N, K))
-    for rows in _row_blocks(N, _block_width(covariance_type, K, X_ND.shape[1])):
-        maha_NK[rows] = _mahalanobis_block(X_ND[rows] - shift_D, prepared)
-    return maha_NK
-
-
-def _log_constants(weights_K, covariances, covariance_type, D):
+def _log_constants(weights_K, covariances, spec: CovarianceType, D):
     """log π_k - ½ (D log 2π + log det Σ_k), and the precision factors."""
-    prec_chol, log_det_cov = precision_cholesky(covariances, covariance_type)
-    if covariance_type == "spherical":
-        log_det_cov = D * log_det_cov  # det(σ² I) = σ^(2D)
+    prec, log_det_cov = _precision(spec, covariances, D)
     with np.errstate(divide="ignore"):  # a zero weight gives log 0 = -inf: allowed
         log_weights_K = np.log(weights_K)
-    return log_weights_K - 0.5 * (D * LOG_2PI + log_det_cov), prec_chol
+    return log_weights_K - 0.5 * (D * LOG_2PI + log_det_cov), prec
 
 
-def _log_gaussian_density(X_ND, means_KD, covariances, covariance_type) -> np.ndarray:
-    D = X_ND.shape[1]
-    const_K, prec_chol = _log_constants(np.ones(len(means_KD)), covariances, covariance_type, D)
-    return const_K - 0.5 * _mahalanobis_sq(X_ND, means_KD, prec_chol, covariance_type)
+def _log_joint_blocks(X_ND, weights_K, means_KD, covariances, spec: CovarianceType):
+    """Yield (rows, a_BK) with a_ik = log π_k + log N(x_i | μ_k, Σ_k), a cache-sized block of rows at a time.
+
+    Same formula as :func:`reference_log_gaussian_density`, organised for
+    speed: X and the means are shifted by the mean of the means (data far
+    from the origin lose no accuracy), and within a block one matrix product
+    gives (x_i - μ_k)ᵀ P_k for every k (full), or the expanded square (diag,
+    spherical).
+    """
+    N, D = X_ND.shape
+    K = means_KD.shape[0]
+    const_K, prec = _log_constants(weights_K, covariances, spec, D)
+    shift_D = means_KD.mean(axis=0)
+    setup = spec.setup(means_KD - shift_D, prec)
+    for rows in row_blocks(N, spec.width(K, D)):
+        a_BK = spec.block(X_ND[rows] - shift_D, setup)
+        a_BK *= -0.5
+        a_BK += const_K
+        yield rows, a_BK
+
+
+def _log_joint(X_ND, weights_K, means_KD, covariances, spec) -> np.ndarray:
+    out_NK = np.empty((X_ND.shape[0], means_KD.shape[0]))
+    for rows, a_BK in _log_joint_blocks(X_ND, weights_K, means_KD, covariances, spec):
+        out_NK[rows] = a_BK
+    return out_NK
 
 
 def log_gaussian_density(X, means, covariances, covariance_type: str = "full") -> np.ndarray:
@@ -208,36 +388,30 @@ def log_gaussian_density(X, means, covariances, covariance_type: str = "full") -
     log N(x | μ, Σ) = -½ [D log 2π + log det Σ + (x-μ)ᵀ Σ⁻¹ (x-μ)]
     """
     X_ND = check_data(X)
-    covariance_type = check_covariance_type(covariance_type)
+    spec = COVARIANCE_TYPES[check_covariance_type(covariance_type)]
     means_KD = check_means(means, X_ND.shape[1])
-    cov = check_covariances(covariances, covariance_type, means_KD.shape[0], X_ND.shape[1])
-    return _log_gaussian_density(X_ND, means_KD, cov, covariance_type)
+    cov = check_covariances(covariances, spec.name, means_KD.shape[0], X_ND.shape[1])
+    return _log_joint(X_ND, np.ones(means_KD.shape[0]), means_KD, cov, spec)
 
 
-def logsumexp(a_NK: np.ndarray, axis: int = 1) -> np.ndarray:
-    """log Σ_k exp(a_k), computed as m + log Σ_k exp(a_k - m) with m = max_k a_k.
-
-    Subtracting the largest term first means the largest exponential is
-    exp(0) = 1: nothing overflows, and the sum is never 0 even when every
-    exp(a_k) on its own would underflow.
-    """
-    m = np.max(a_NK, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        out = np.log(np.sum(np.exp(a_NK - m), axis=axis, keepdims=True)) + m
-    return np.squeeze(out, axis=axis)
-
-
-def _log_joint(X_ND, weights_K, means_KD, covariances, covariance_type) -> np.ndarray:
-    with np.errstate(divide="ignore"):  # a zero weight gives log 0 = -inf: allowed
-        log_weights_K = np.log(weights_K)
-    return log_weights_K + _log_gaussian_density(X_ND, means_KD, covariances, covariance_type)
+def reference_log_gaussian_density(X, means, covariances, covariance_type: str = "full") -> np.ndarray:
+    """log N(x_i | μ_k, Σ_k), straight from the formula: a solve with each full Σ_k (the tests' reference)."""
+    X_ND = check_data(X)
+    means_KD = check_means(means, X_ND.shape[1])
+    K, D = means_KD.shape
+    S_KDD = full_covariances(covariances, covariance_type, K, D)
+    out_NK = np.empty((X_ND.shape[0], K))
+    for k in range(K):  # a loop over components, never over points
+        diff_ND = X_ND - means_KD[k]
+        quad_N = np.einsum("nd,nd->n", diff_ND, np.linalg.solve(S_KDD[k], diff_ND.T).T)
+        out_NK[:, k] = -0.5 * (D * LOG_2PI + np.linalg.slogdet(S_KDD[k])[1] + quad_N)
+    return out_NK
 
 
 def log_joint(X, weights, means, covariances, covariance_type: str = "full") -> np.ndarray:
     """log p(x_i, z_i = k | θ) = log π_k + log N(x_i | μ_k, Σ_k): shape (N, K)."""
-    X_ND, weights_K, means_KD, cov, covariance_type = _check_params(X, weights, means, covariances, covariance_type)
-    return _log_joint(X_ND, weights_K, means_KD, cov, covariance_type)
+    X_ND, weights_K, means_KD, cov, spec = _check_params(X, weights, means, covariances, covariance_type)
+    return _log_joint(X_ND, weights_K, means_KD, cov, spec)
 
 
 # ---------------------------------------------------------------------------
@@ -245,31 +419,19 @@ def log_joint(X, weights, means, covariances, covariance_type: str = "full") -> 
 # ---------------------------------------------------------------------------
 
 
-def _e_step(X_ND, weights_K, means_KD, covariances, covariance_type):
+def _e_step(X_ND, weights_K, means_KD, covariances, spec: CovarianceType):
     """Responsibilities and log-likelihood, a cache-sized block of rows at a time.
 
-    For each block: a_ik = log π_k + log N(x_i | μ_k, Σ_k); m_i = max_k a_ik;
-    e_ik = exp(a_ik - m_i); log p(x_i) = m_i + log Σ_k e_ik; r_ik = e_ik / Σ_k e_ik.
-    One exponential per entry (the division reuses it), done while the block
-    is in cache.
+    For each block: a_ik = log π_k + log N(x_i | μ_k, Σ_k); log p(x_i) =
+    logsumexp_k a_ik; r_ik = exp(a_ik - log p(x_i)), with one exponential per
+    entry, done while the block is in cache.
     """
-    N, D = X_ND.shape
-    K = means_KD.shape[0]
-    const_K, prec_chol = _log_constants(weights_K, covariances, covariance_type, D)
-    shift_D, prepared = _prepare_mahalanobis(means_KD, prec_chol, covariance_type)
+    N, K = X_ND.shape[0], means_KD.shape[0]
     resp_NK = np.empty((N, K))
     log_px_N = np.empty(N)
-    for rows in _row_blocks(N, _block_width(covariance_type, K, D)):
-        a_BK = _mahalanobis_block(X_ND[rows] - shift_D, prepared)
-        a_BK *= -0.5
-        a_BK += const_K
-        m_B1 = a_BK.max(axis=1, keepdims=True)
-        a_BK -= m_B1
-        np.exp(a_BK, out=a_BK)
-        s_B1 = a_BK.sum(axis=1, keepdims=True)
-        a_BK /= s_B1
+    for rows, a_BK in _log_joint_blocks(X_ND, weights_K, means_KD, covariances, spec):
+        log_px_N[rows] = log_normalise_rows(a_BK)
         resp_NK[rows] = a_BK
-        log_px_N[rows] = m_B1[:, 0] + np.log(s_B1[:, 0])
     return resp_NK, float(log_px_N.sum())
 
 
@@ -281,8 +443,7 @@ def e_step(X, weights, means, covariances, covariance_type: str = "full"):
     observed-data log-likelihood at the parameters given (computed with the
     log-sum-exp trick, so far-away points do not give 0/0).
     """
-    X_ND, weights_K, means_KD, cov, covariance_type = _check_params(X, weights, means, covariances, covariance_type)
-    return _e_step(X_ND, weights_K, means_KD, cov, covariance_type)
+    return _e_step(*_check_params(X, weights, means, covariances, covariance_type))
 
 
 def log_likelihood(X, weights, means, covariances, covariance_type: str = "full") -> float:
@@ -298,13 +459,9 @@ def q_function(X, responsibilities, weights, means, covariances, covariance_type
     r_ik = p(z_i = k | x_i, θᵗ) come from the E-step at the *old* θᵗ. A term
     with r_ik = 0 counts as 0 even where π_k = 0.
     """
-    X_ND, weights_K, means_KD, cov, covariance_type = _check_params(X, weights, means, covariances, covariance_type)
-    resp_NK = check_responsibilities(responsibilities, X_ND.shape[0])
-    if resp_NK.shape[1] != means_KD.shape[0]:
-        raise ValueError(
-            f"responsibilities have {resp_NK.shape[1]} columns but there are {means_KD.shape[0]} components"
-        )
-    log_joint_NK = _log_joint(X_ND, weights_K, means_KD, cov, covariance_type)
+    X_ND, weights_K, means_KD, cov, spec = _check_params(X, weights, means, covariances, covariance_type)
+    resp_NK = _check_resp(responsibilities, X_ND.shape[0], means_KD.shape[0])
+    log_joint_NK = _log_joint(X_ND, weights_K, means_KD, cov, spec)
     return float(np.sum(resp_NK * np.where(resp_NK > 0, log_joint_NK, 0.0)))
 
 
@@ -328,130 +485,32 @@ def elbo(X, responsibilities, weights, means, covariances, covariance_type: str 
 # ---------------------------------------------------------------------------
 
 
-def update_weights(resp_NK, Nk_K=None) -> np.ndarray:
-    """π_k = N_k / N with N_k = Σ_i r_ik: the average responsibility (``Nk_K`` if already summed)."""
-    resp_NK = np.asarray(resp_NK, dtype=np.float64)
-    Nk_K = resp_NK.sum(axis=0) if Nk_K is None else Nk_K
+def _update_weights(resp_NK, Nk_K):
     return Nk_K / resp_NK.shape[0]
 
 
-def update_means(X_ND, resp_NK, Nk_K=None) -> np.ndarray:
+def _update_means(Xc_ND, resp_NK, Nk_K):
+    return (resp_NK.T @ Xc_ND) / Nk_K[:, None]
+
+
+def update_weights(responsibilities, counts=None) -> np.ndarray:
+    """π_k = N_k / N with N_k = Σ_i r_ik: the average responsibility (``counts`` = N_k if already summed)."""
+    resp_NK = check_responsibilities(responsibilities, np.shape(responsibilities)[0])
+    return _update_weights(resp_NK, resp_NK.sum(axis=0) if counts is None else np.asarray(counts, dtype=float))
+
+
+def update_means(X, responsibilities, counts=None) -> np.ndarray:
     """μ_k = Σ_i r_ik x_i / N_k: the responsibility-weighted average of the data (one matrix product)."""
-    X_ND = np.asarray(X_ND, dtype=np.float64)
-    resp_NK = np.asarray(resp_NK, dtype=np.float64)
-    Nk_K = resp_NK.sum(axis=0) if Nk_K is None else Nk_K
-    return (resp_NK.T @ X_ND) / Nk_K[:, None]
+    X_ND = check_data(X)
+    resp_NK = check_responsibilities(responsibilities, X_ND.shape[0])
+    Nk_K = resp_NK.sum(axis=0) if counts is None else np.asarray(counts, dtype=float)
+    return _update_means(X_ND, resp_NK, Nk_K)
 
 
-MOMENT_DIGITS_LOST = 1e4  # the moment form may lose up to log10(1e4) = 4 of 16 digits; beyond, sum exactly
-
-
-class _Prepared:
-    """The data as the M-step wants them, computed once per fit: centred, their square, their products.
-
-    ``Xc_ND`` = X - (mean of X); ``scale_D`` = the per-feature variance of X;
-    ``sq_ND`` = Xc² (for diag and spherical); ``features()`` = the products
-    x_d x_e for d ≤ e (for full covariances, only when F = D(D+1)/2 ≤ K, so
-    they take no more memory than one N×K array).
-    """
-
-    def __init__(self, X_ND, K: int):
-        self.center_D = X_ND.mean(axis=0)
-        self.Xc_ND = X_ND - self.center_D
-        self.N, self.D = X_ND.shape
-        self.scale_D = np.einsum("nd,nd->d", self.Xc_ND, self.Xc_ND) / self.N
-        self.K = K
-        self._sq = self._features = None
-
-    @property
-    def sq_ND(self):
-        if self._sq is None:
-            self._sq = self.Xc_ND * self.Xc_ND
-        return self._sq
-
-    def features(self):
-        """(features_NF, upper-triangle indices), or None when F = D(D+1)/2 > K."""
-        D = self.D
-        if D * (D + 1) // 2 > self.K:
-            return None
-        if self._features is None:
-            iu = np.triu_indices(D)
-            self._features = (self.Xc_ND[:, iu[0]] * self.Xc_ND[:, iu[1]], iu)
-        return self._features
-
-
-def _exact_scatter(Xc_ND, r_N, mean_D):
-    """Σ_i r_i (x_i - μ)(x_i - μ)ᵀ, centred on μ itself: exact however far μ is from 0."""
-    diff_ND = Xc_ND - mean_D
-    S_DD = (r_N[:, None] * diff_ND).T @ diff_ND
-    return 0.5 * (S_DD + S_DD.T)
-
-
-def _covariances(prep: _Prepared, resp_NK, Nk_K, means_c_KD, covariance_type, reg_covar):
-    """Σ_k from the responsibilities, the counts N_k and the new means (on centred data).
-
-    Fast path: the weighted second moment minus μμᵀ, from matrix products
-    (Rᵀ X² for diag and spherical; Rᵀ Φ with Φ_i = (x_id x_ie)_{d≤e} for full
-    when D is small, else Xᵀ(r_k ⊙ X) per component). That form can cancel digits when a component sits far
-    from the data's centre relative to its own width: it loses about
-    log10(1 + μ_kᵀ Σ_k⁻¹ μ_k) digits. Components where that exceeds
-    log10(MOMENT_DIGITS_LOST) are recomputed exactly, centred on μ_k.
-    """
-    K, D = means_c_KD.shape
-    Xc = prep.Xc_ND
-    if covariance_type in ("diag", "spherical"):
-        var_KD = (resp_NK.T @ prep.sq_ND) / Nk_K[:, None] - means_c_KD**2
-        risky = ((means_c_KD**2) > MOMENT_DIGITS_LOST * np.maximum(var_KD, 0.0)).any(axis=1)
-        for k in np.flatnonzero(risky):  # rare: exact, centred on μ_k
-            diff_ND = Xc - means_c_KD[k]
-            var_KD[k] = resp_NK[:, k] @ (diff_ND * diff_ND) / Nk_K[k]
-        if covariance_type == "diag":
-            return var_KD + reg_covar
-        return var_KD.mean(axis=1) + reg_covar
-    scatter_KDD = np.empty((K, D, D))
-    feats = prep.features()
-    exact = np.ones(K, dtype=bool)
-    if feats is not None:
-        features_NF, iu = feats
-        moments_KF = resp_NK.T @ features_NF
-        second_KDD = np.zeros((K, D, D))
-        second_KDD[:, iu[0], iu[1]] = moments_KF
-        second_KDD[:, iu[1], iu[0]] = moments_KF
-        S_KDD = second_KDD / Nk_K[:, None, None] - np.einsum("kd,ke->kde", means_c_KD, means_c_KD)
-        for k in range(K):  # a loop over components: the accuracy guard
-            try:
-                kappa = means_c_KD[k] @ np.linalg.solve(S_KDD[k], means_c_KD[k])
-            except np.linalg.LinAlgError:
-                continue
-            if 0.0 <= kappa <= MOMENT_DIGITS_LOST:
-                scatter_KDD[k] = S_KDD[k] * Nk_K[k]
-                exact[k] = False
-    else:  # larger D: the weighted second moment per component, Xcᵀ (r_k ⊙ Xc), one matrix product each
-        for k in range(K):  # a loop over components, never over data points
-            second_DD = (resp_NK[:, k, None] * Xc).T @ Xc
-            S_DD = second_DD / Nk_K[k] - np.outer(means_c_KD[k], means_c_KD[k])
-            try:
-                kappa = means_c_KD[k] @ np.linalg.solve(S_DD, means_c_KD[k])
-            except np.linalg.LinAlgError:
-                continue
-            if 0.0 <= kappa <= MOMENT_DIGITS_LOST:
-                scatter_KDD[k] = 0.5 * (S_DD + S_DD.T) * Nk_K[k]
-                exact[k] = False
-    for k in np.flatnonzero(exact):  # far from the centre for its width (or singular): sum exactly
-        scatter_KDD[k] = _exact_scatter(Xc, resp_NK[:, k], means_c_KD[k])
-    if covariance_type == "tied":
-        cov_DD = scatter_KDD.sum(axis=0) / prep.N
-        cov_DD.flat[:: D + 1] += reg_covar
-        return cov_DD
-    cov_KDD = scatter_KDD / Nk_K[:, None, None]
-    cov_KDD[:, np.arange(D), np.arange(D)] += reg_covar
-    return cov_KDD
-
-
-def update_covariances(X_ND, resp_NK, means_KD, covariance_type: str = "full", reg_covar: float = 0.0):
+def update_covariances(X, responsibilities, means, covariance_type: str = "full", reg_covar: float = 0.0):
     """Σ_k = Σ_i r_ik (x_i - μ_k)(x_i - μ_k)ᵀ / N_k, plus ``reg_covar`` on the diagonal.
 
-    ``means_KD`` must be the *new* means μ_kᵗ⁺¹ from :func:`update_means`
+    ``means`` must be the *new* means μ_kᵗ⁺¹ from :func:`update_means`
     (the same M-step), not the previous iteration's. The other types
     constrain Σ_k and maximise Q under that constraint:
 
@@ -460,21 +519,39 @@ def update_covariances(X_ND, resp_NK, means_KD, covariance_type: str = "full", r
     * spherical: σ²_k = the mean over d of the diag variances.
 
     Computed on centred data: by one matrix product where that is accurate,
-    and by the sum centred on μ_k where it is not (see ``_covariances``).
+    and by the sum centred on μ_k where it is not (see ``_scatters``);
+    :func:`reference_covariances` is the same, straight from the formula.
     """
-    X_ND = np.asarray(X_ND, dtype=np.float64)
-    resp_NK = np.asarray(resp_NK, dtype=np.float64)
-    means_KD = np.asarray(means_KD, dtype=np.float64)
-    prep = _Prepared(X_ND, resp_NK.shape[1])
-    return _covariances(prep, resp_NK, resp_NK.sum(axis=0), means_KD - prep.center_D, covariance_type, reg_covar)
+    prep = Prepared(check_data(X))
+    resp_NK = check_responsibilities(responsibilities, prep.N)
+    means_KD = check_means(means, prep.D, resp_NK.shape[1])
+    spec = COVARIANCE_TYPES[check_covariance_type(covariance_type)]
+    reg_covar = check_positive_float(reg_covar, "reg_covar")
+    return spec.covariances(prep, resp_NK, resp_NK.sum(axis=0), means_KD - prep.center_D, reg_covar)
 
 
-def _m_step(X_ND, resp_NK, covariance_type, reg_covar, prep: _Prepared | None = None):
-    prep = prep or _Prepared(X_ND, resp_NK.shape[1])
-    N = prep.N
+def reference_covariances(X, responsibilities, means, covariance_type: str = "full", reg_covar: float = 0.0):
+    """The covariance update straight from its formula.
+
+    S_k = Σ_i r_ik (x_i-μ_k)(x_i-μ_k)ᵀ, then the type's constraint (S_k/N_k for full, ΣS_k/N for tied, ...).
+    """
+    X_ND = check_data(X)
+    resp_NK = check_responsibilities(responsibilities, X_ND.shape[0])
+    means_KD = check_means(means, X_ND.shape[1], resp_NK.shape[1])
+    spec = COVARIANCE_TYPES[check_covariance_type(covariance_type)]
+    S_KDD = np.stack(
+        [(resp_NK[:, k, None] * (X_ND - m_D)).T @ (X_ND - m_D) for k, m_D in enumerate(means_KD)]
+    )  # a loop over components
+    cov = np.array(spec.constrain(S_KDD, resp_NK.sum(axis=0), X_ND.shape[0]))
+    if spec.name in ("full", "tied"):
+        return _add_to_diagonal(cov, reg_covar)
+    return cov + reg_covar
+
+
+def _m_step(prep: Prepared, resp_NK, spec: CovarianceType, reg_covar):
+    """θᵗ⁺¹ from the responsibilities, on prepared (centred) data: the means come back centred too."""
     Nk_K = resp_NK.sum(axis=0)
-    tiny = 10 * np.finfo(float).eps * N
-    empty = np.flatnonzero(Nk_K <= tiny)
+    empty = np.flatnonzero(Nk_K <= 10 * np.finfo(float).eps * prep.N)
     if empty.size:
         k = int(empty[0])
         raise CollapseError(
@@ -482,12 +559,10 @@ def _m_step(X_ND, resp_NK, covariance_type, reg_covar, prep: _Prepared | None = 
             "so no data support it and its mean is undefined. Try fewer components, "
             "another initialisation or seed, or restarts (n_init > 1)."
         )
-    # Work on centred data: translation changes neither responsibilities nor covariances.
-    weights_K = update_weights(resp_NK, Nk_K)
-    means_c_KD = update_means(prep.Xc_ND, resp_NK, Nk_K)
-    cov = _covariances(prep, resp_NK, Nk_K, means_c_KD, covariance_type, reg_covar)
-    _check_collapse(cov, covariance_type, Nk_K, reg_covar, prep.scale_D)
-    return weights_K, means_c_KD + prep.center_D, cov
+    means_c_KD = _update_means(prep.Xc_ND, resp_NK, Nk_K)
+    cov = spec.covariances(prep, resp_NK, Nk_K, means_c_KD, reg_covar)
+    _check_collapse(cov, spec, Nk_K, reg_covar, prep.var_D)
+    return _update_weights(resp_NK, Nk_K), means_c_KD, cov
 
 
 def _numerically_singular(S_DD, scale_D) -> str | None:
@@ -507,40 +582,39 @@ def _numerically_singular(S_DD, scale_D) -> str | None:
     smallest = np.linalg.eigvalsh(corr_DD).min()
     if smallest <= floor * len(var_D):
         return f"its correlation matrix is singular (smallest eigenvalue {smallest:.3g})"
-    if not _is_cholesky_ok(S_DD):
+    if not is_positive_definite(S_DD):
         return "it is not positive definite"
     return None
 
 
-def _check_collapse(cov, covariance_type, Nk_K, reg_covar, scale_D) -> None:
+COLLAPSE_ADVICE = (
+    "Its points lie on a lower-dimensional set (often: a single point, or values rounded to a grid), "
+    "where the likelihood is unbounded. Try reg_covar > 0 (a floor on the variances, e.g. 1e-6), "
+    "fewer components, another initialisation or seed, or restarts (n_init > 1)."
+)
+
+
+def _check_collapse(cov, spec: CovarianceType, Nk_K, reg_covar, scale_D) -> None:
     """Raise CollapseError if a new covariance is singular to working precision."""
-    advice = (
-        "Its points lie on a lower-dimensional set (often: a single point, or values rounded to a grid), "
-        "where the likelihood is unbounded. Try reg_covar > 0 (a floor on the variances, e.g. 1e-6), "
-        "fewer components, another initialisation or seed, or restarts (n_init > 1)."
-    )
     scale_D = np.where(scale_D > 0, scale_D, 1.0)  # a constant feature: judge on an absolute scale
-    if covariance_type in ("full", "tied"):
-        S_KDD = cov if covariance_type == "full" else cov[None]
-        for k, S_DD in enumerate(S_KDD):
+    if spec.name in ("full", "tied"):
+        for k, S_DD in enumerate(cov if spec.name == "full" else cov[None]):
             why = _numerically_singular(S_DD, scale_D)
             if why:
-                who = f"component {k}" if covariance_type == "full" else "the tied covariance"
-                count = (
-                    f"effective count N_k = {Nk_K[k]:.3g}"
-                    if covariance_type == "full"
-                    else f"effective counts {np.array2string(Nk_K, precision=3)}"
-                )
-                raise CollapseError(f"{who} collapsed: {why} ({count}, reg_covar = {reg_covar:g}). {advice}")
-    else:
-        var_KD = cov if covariance_type == "diag" else np.outer(cov, np.ones_like(scale_D))
-        bad_K = (var_KD <= 10 * np.finfo(float).eps * scale_D).any(axis=1)
-        if bad_K.any():
-            k = int(np.flatnonzero(bad_K)[0])
-            raise CollapseError(
-                f"component {k} collapsed: a variance is {var_KD[k].min():.3g}, zero at the data's scale "
-                f"(effective count N_k = {Nk_K[k]:.3g}, reg_covar = {reg_covar:g}). {advice}"
-            )
+                if spec.name == "full":
+                    who, count = f"component {k}", f"effective count N_k = {Nk_K[k]:.3g}"
+                else:
+                    who, count = "the tied covariance", f"effective counts {np.array2string(Nk_K, precision=3)}"
+                raise CollapseError(f"{who} collapsed: {why} ({count}, reg_covar = {reg_covar:g}). {COLLAPSE_ADVICE}")
+        return
+    var_KD = cov if spec.name == "diag" else np.outer(cov, np.ones_like(scale_D))
+    bad_K = (var_KD <= 10 * np.finfo(float).eps * scale_D).any(axis=1)
+    if bad_K.any():
+        k = int(np.flatnonzero(bad_K)[0])
+        raise CollapseError(
+            f"component {k} collapsed: a variance is {var_KD[k].min():.3g}, zero at the data's scale "
+            f"(effective count N_k = {Nk_K[k]:.3g}, reg_covar = {reg_covar:g}). {COLLAPSE_ADVICE}"
+        )
 
 
 def m_step(X, responsibilities, covariance_type: str = "full", reg_covar: float = 0.0):
@@ -552,11 +626,12 @@ def m_step(X, responsibilities, covariance_type: str = "full", reg_covar: float 
     :class:`CollapseError` (a ``ValueError``) if a component gets no weight or
     a singular covariance, naming the component and its effective count.
     """
-    X_ND = check_data(X)
-    resp_NK = check_responsibilities(responsibilities, X_ND.shape[0])
-    covariance_type = check_covariance_type(covariance_type)
+    prep = Prepared(check_data(X))
+    resp_NK = check_responsibilities(responsibilities, prep.N)
+    spec = COVARIANCE_TYPES[check_covariance_type(covariance_type)]
     reg_covar = check_positive_float(reg_covar, "reg_covar")
-    return _m_step(X_ND, resp_NK, covariance_type, reg_covar)
+    weights_K, means_c_KD, cov = _m_step(prep, resp_NK, spec, reg_covar)
+    return weights_K, means_c_KD + prep.center_D, cov
 
 
 # ---------------------------------------------------------------------------
@@ -564,8 +639,8 @@ def m_step(X, responsibilities, covariance_type: str = "full", reg_covar: float 
 # ---------------------------------------------------------------------------
 
 
-@dataclass
-class GMMResult:
+@dataclass(kw_only=True)
+class GMMResult(em.LikelihoodFit):
     """A fitted Gaussian mixture.
 
     ``history["log_likelihood"]`` holds log p(X | θᵗ) for t = 0, ..., n_iter
@@ -579,10 +654,6 @@ class GMMResult:
     covariances: np.ndarray
     covariance_type: str
     responsibilities: np.ndarray
-    log_likelihood: float
-    n_iter: int
-    converged: bool
-    history: dict = field(default_factory=dict)
 
     @property
     def labels(self) -> np.ndarray:
@@ -593,8 +664,7 @@ class GMMResult:
     def n_parameters(self) -> int:
         """Free parameters: K - 1 weights, K·D means, and the covariance entries."""
         K, D = self.means.shape
-        cov = {"full": K * D * (D + 1) // 2, "tied": D * (D + 1) // 2, "diag": K * D, "spherical": K}
-        return (K - 1) + K * D + cov[self.covariance_type]
+        return (K - 1) + K * D + COVARIANCE_TYPES[self.covariance_type].n_parameters(K, D)
 
     @property
     def bic(self) -> float:
@@ -605,12 +675,19 @@ class GMMResult:
 
 def _check_params(X, weights, means, covariances, covariance_type):
     X_ND = check_data(X)
-    covariance_type = check_covariance_type(covariance_type)
+    spec = COVARIANCE_TYPES[check_covariance_type(covariance_type)]
     means_KD = check_means(means, X_ND.shape[1])
     K = means_KD.shape[0]
     weights_K = check_weights(weights, K)
-    cov = check_covariances(covariances, covariance_type, K, X_ND.shape[1])
-    return X_ND, weights_K, means_KD, cov, covariance_type
+    cov = check_covariances(covariances, spec.name, K, X_ND.shape[1])
+    return X_ND, weights_K, means_KD, cov, spec
+
+
+def _check_resp(responsibilities, N: int, K: int):
+    resp_NK = check_responsibilities(responsibilities, N)
+    if resp_NK.shape[1] != K:
+        raise ValueError(f"responsibilities have {resp_NK.shape[1]} columns but there are {K} components")
+    return resp_NK
 
 
 def _one_hot(labels_N, K) -> np.ndarray:
@@ -619,35 +696,36 @@ def _one_hot(labels_N, K) -> np.ndarray:
     return resp_NK
 
 
-def _initial_params(X_ND, K, init, covariance_type, reg_covar, rng, center_D):
-    """θ⁰ for data ``X_ND`` that have been centred by subtracting ``center_D``."""
+def _initial_params(prep: Prepared, K, init, spec: CovarianceType, reg_covar, rng):
+    """θ⁰ on prepared (centred) data: the means are centred like the data."""
     from . import kmeans  # local import: kmeans does not need gmm
 
     if isinstance(init, str):
         if init == "kmeans":
-            labels_N = kmeans.fit(X_ND, K, init="k-means++", seed=rng).labels
+            centers = kmeans._initial_centers(prep, K, "k-means++", rng, "n_components")
+            labels_N = kmeans._lloyd(prep, centers, 300, 1e-4 * float(prep.var_D.mean())).labels
             resp_NK = _one_hot(labels_N, K)
         elif init == "k-means++":
-            centers_KD = kmeans.kmeans_plusplus(X_ND, K, seed=rng)
-            resp_NK = _one_hot(kmeans.assign(X_ND, centers_KD), K)
+            resp_NK = _one_hot(
+                kmeans._assign(prep, kmeans._initial_centers(prep, K, "k-means++", rng, "n_components"))[0], K
+            )
         elif init == "random":
-            resp_NK = rng.uniform(size=(X_ND.shape[0], K))
+            resp_NK = rng.uniform(size=(prep.N, K))
             resp_NK /= resp_NK.sum(axis=1, keepdims=True)
         else:
             raise ValueError(
                 f"init must be 'kmeans', 'k-means++', 'random' or a tuple (weights, means, covariances); got {init!r}"
             )
-        return _m_step(X_ND, resp_NK, covariance_type, reg_covar)
+        return _m_step(prep, resp_NK, spec, reg_covar)
     try:
         weights, means, covariances = init
     except (TypeError, ValueError):
         raise TypeError(
             "init must be 'kmeans', 'k-means++', 'random' or a tuple (weights, means, covariances)"
         ) from None
-    D = X_ND.shape[1]
-    means_KD = check_means(means, D, K, name="init means") - center_D
+    means_KD = check_means(means, prep.D, K, name="init means") - prep.center_D
     weights_K = check_weights(weights, K, name="init weights")
-    cov = check_covariances(covariances, covariance_type, K, D, name="init covariances")
+    cov = check_covariances(covariances, spec.name, K, prep.D, name="init covariances")
     return weights_K, means_KD, cov
 
 
@@ -676,8 +754,8 @@ def fit(
         responsibilities), or a tuple ``(weights, means, covariances)``.
     max_iter : the largest number of iterations; one iteration is an E-step
         followed by an M-step. With ``tol=0`` exactly ``max_iter`` run.
-    tol : stop when the average log-likelihood per point, log p(X | θ) / N,
-        changes by less than ``tol`` (scikit-learn's rule).
+    tol : stop when the log-likelihood per point, log p(X | θ) / N, changes
+        by less than ``tol`` (the driver's rule; scikit-learn's too).
     reg_covar : added to the diagonal of every covariance (a floor that stops
         a component collapsing onto a point). It makes the M-step slightly
         different from argmax Q, so the log-likelihood may dip by a relative
@@ -688,10 +766,13 @@ def fit(
         highest final log-likelihood is returned.
     record_params : keep every θᵗ in ``history["params"]``.
     """
-    X_ND = check_data(X)
+    # EM runs on centred data (exact for data far from the origin, e.g. +1e6): the model is
+    # translation-equivariant, so only the means move back at the end.
+    prep = Prepared(check_data(X))
     K = check_count(n_components, "n_components")
-    check_not_more_than_distinct(X_ND, K, "n_components")
-    covariance_type = check_covariance_type(covariance_type)
+    if K > prep.N:
+        raise ValueError(f"n_components={K} is larger than the number of data points ({prep.N})")
+    spec = COVARIANCE_TYPES[check_covariance_type(covariance_type)]
     max_iter = check_count(max_iter, "max_iter", minimum=0)
     tol = check_positive_float(tol, "tol")
     reg_covar = check_positive_float(reg_covar, "reg_covar")
@@ -699,47 +780,28 @@ def fit(
     if n_init > 1 and not isinstance(init, str):
         raise ValueError("n_init > 1 needs a random init ('kmeans', 'k-means++' or 'random'), not fixed parameters")
     rng = np.random.default_rng(seed)
-    N = X_ND.shape[0]
-    # Run EM on centred data (exact for data far from the origin, e.g. +1e6):
-    # the model is translation-equivariant, so only the means move back at the end.
-    center_D = X_ND.mean(axis=0)
-    X_ND = X_ND - center_D
-
-    prep = _Prepared(X_ND, K)  # centred once, with whatever the M-step reuses every iteration
 
     def e(theta):
-        return _e_step(X_ND, *theta, covariance_type)
+        return _e_step(prep.Xc_ND, *theta, spec)
 
     def m(resp_NK):
-        return _m_step(X_ND, resp_NK, covariance_type, reg_covar, prep)
+        return _m_step(prep, resp_NK, spec, reg_covar)
 
-    best = None
-    for _ in range(n_init):
-        theta0 = _initial_params(X_ND, K, init, covariance_type, reg_covar, rng, center_D)
-        run = em.run(
-            e,
-            m,
-            theta0,
-            max_iter=max_iter,
-            tol=tol * N,
-            record_params=record_params,
-            decrease_rtol=1e-10 + reg_covar,
-            name="log-likelihood",
-        )
-        if best is None or run.objective > best.objective:
-            best = run
-    weights_K, means_KD, cov = best.params
-    history = {"log_likelihood": best.history["objective"]}
-    if record_params:
-        history["params"] = [(w, m + center_D, c) for w, m, c in best.history["params"]]
-    return GMMResult(
+    def once():
+        theta0 = _initial_params(prep, K, init, spec, reg_covar, rng)
+        return em.run(
+            e, m, theta0, n_points=prep.N, max_iter=max_iter, tol=tol, record_params=record_params,
+            decrease_rtol=1e-10 + reg_covar, name="log-likelihood",
+        )  # fmt: skip
+
+    run = em.best_of(n_init, once, lambda r: r.objective)
+    weights_K, means_c_KD, cov = run.params
+    return GMMResult.from_run(
+        run,
+        params=lambda theta: (theta[0], theta[1] + prep.center_D, theta[2]),
         weights=weights_K,
-        means=means_KD + center_D,
+        means=means_c_KD + prep.center_D,
         covariances=cov,
-        covariance_type=covariance_type,
-        responsibilities=best.expectations,
-        log_likelihood=best.objective,
-        n_iter=best.n_iter,
-        converged=best.converged,
-        history=history,
+        covariance_type=spec.name,
+        responsibilities=run.expectations,
     )

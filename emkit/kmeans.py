@@ -21,11 +21,13 @@ array([[0. , 0.5],
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_count, check_data, check_not_more_than_distinct, check_positive_float
+from ._core import Prepared
+from ._validation import check_count, check_data, check_positive_float, distinct_rows
+from .em import FitResult, best_of
 
 __all__ = ["KMeansResult", "assign", "fit", "inertia", "kmeans_plusplus", "squared_distances", "update"]
 
@@ -55,37 +57,144 @@ def _check_labels(labels, n_samples: int, n_clusters: int) -> np.ndarray:
     return labels_N.astype(np.intp, copy=False)
 
 
-def _squared_distances(X_ND, centers_KD) -> np.ndarray:
-    # ‖x - c‖² = ‖x‖² - 2 x·c + ‖c‖², one matrix product instead of an N×K×D array.
-    # Shift both by the centres' mean first so that data far from the origin
-    # do not lose their digits to cancellation.
-    shift_D = centers_KD.mean(axis=0)
-    Xs_ND = X_ND - shift_D
-    Cs_KD = centers_KD - shift_D
-    d2_NK = np.einsum("nd,nd->n", Xs_ND, Xs_ND)[:, None] - 2.0 * (Xs_ND @ Cs_KD.T)
-    d2_NK += np.einsum("kd,kd->k", Cs_KD, Cs_KD)
+# ---------------------------------------------------------------------------
+# The two steps, on prepared data (centred once per fit; see emkit._core.Prepared)
+# ---------------------------------------------------------------------------
+
+# The assignment step finds, for each point, the smallest of K squared distances
+# and where it is. numpy's argmin along rows of K = 20 is slow (a branch per
+# entry), while an elementwise minimum down the K rows of a (K, B) block runs at
+# memory speed. So the index rides along in the value: squared distances are
+# >= 0, and the bit patterns of non-negative floats sort like the floats; the
+# lowest INDEX_BITS bits of each are replaced by the centre's index k, and one
+# integer minimum gives both the smallest distance (to 52 - INDEX_BITS bits) and
+# its k. Distances equal to that precision go to the lower index.
+INDEX_BITS_MAX = 10  # up to 1,024 centres; beyond, a plain argmin
+
+
+def _index_bits(K: int) -> int:
+    return max(1, int(K - 1).bit_length())
+
+
+def _distances_block(prep: Prepared, W_KA, rows) -> np.ndarray:
+    """‖x_i - c_k‖² for a block of rows, as (K, B): one product with [x, 1, ‖x‖²] (see Prepared.aug_T)."""
+    return W_KA @ prep.aug_T[:, rows]
+
+
+def _distance_weights(centers_c_KD) -> np.ndarray:
+    """W with W · [x, 1, ‖x‖²] = ‖x‖² - 2 x·c_k + ‖c_k‖² = ‖x - c_k‖² for each centre."""
+    K = centers_c_KD.shape[0]
+    return np.hstack([-2.0 * centers_c_KD, np.einsum("kd,kd->k", centers_c_KD, centers_c_KD)[:, None], np.ones((K, 1))])
+
+
+def _squared_distances(prep: Prepared, centers_c_KD) -> np.ndarray:
+    """‖x_i - c_k‖² for every point and (centred) centre: (N, K)."""
+    W_KA = _distance_weights(centers_c_KD)
+    d2_NK = np.empty((prep.N, centers_c_KD.shape[0]))
+    for rows in _blocks(prep.N, centers_c_KD.shape[0]):
+        d2_NK[rows] = _distances_block(prep, W_KA, rows).T
     np.maximum(d2_NK, 0.0, out=d2_NK)
     return d2_NK
 
 
+def _block_rows(K: int) -> int:
+    return max(1024, (1 << 17) // K)  # a (K, B) block of about 1 MiB: it stays in cache
+
+
+def _blocks(N: int, K: int):
+    rows = _block_rows(K)
+    for start in range(0, N, rows):
+        yield slice(start, min(N, start + rows))
+
+
+def _assign(prep: Prepared, centers_c_KD):
+    """Labels z_i = argmin_k ‖x_i - c_k‖² and the distances d_i = ‖x_i - c_{z_i}‖² (c centred like X)."""
+    N, K = prep.N, centers_c_KD.shape[0]
+    W_KA = _distance_weights(centers_c_KD)
+    bits = _index_bits(K)
+    if bits > INDEX_BITS_MAX:
+        labels_N, d2_N = np.empty(N, dtype=np.intp), np.empty(N)
+        for rows in _blocks(N, K):
+            g_KB = _distances_block(prep, W_KA, rows)
+            labels_N[rows] = lab_B = g_KB.argmin(axis=0)
+            d2_N[rows] = g_KB[lab_B, np.arange(lab_B.size)]
+        return labels_N, np.maximum(d2_N, 0.0, out=d2_N)
+    keep = np.int64(~((1 << bits) - 1))
+    index_K1 = np.arange(K, dtype=np.int64)[:, None]
+    key_N = np.empty(N, dtype=np.int64)
+    g_buffer = np.empty((K, _block_rows(K)))  # one buffer for every block: no fresh pages per block
+    for rows in _blocks(N, K):
+        g_KB = g_buffer[:, : rows.stop - rows.start]
+        np.matmul(W_KA, prep.aug_T[:, rows], out=g_KB)
+        key_KB = g_KB.view(np.int64)  # a round-off -1e-16 (a point on a centre) is negative, so still the least
+        key_KB &= keep
+        key_KB |= index_K1
+        np.minimum.reduce(key_KB, axis=0, out=key_N[rows])
+    labels_N = (key_N & ~keep).astype(np.intp, copy=False)
+    key_N &= keep
+    d2_N = key_N.view(np.float64)
+    return labels_N, np.maximum(d2_N, 0.0, out=d2_N)
+
+
+def _sums(prep: Prepared, labels_N, K, rows=None):
+    """Per-cluster sums of the centred points and counts (a bincount per feature, never a loop over points)."""
+    lab = labels_N if rows is None else labels_N[rows]
+    XcT = prep.XcT_DN if rows is None else prep.XcT_DN[:, rows]
+    sums_KD = np.empty((K, prep.D))
+    for d in range(prep.D):
+        sums_KD[:, d] = np.bincount(lab, weights=XcT[d], minlength=K)
+    return sums_KD, np.bincount(lab, minlength=K)
+
+
+def _relocate_empty(prep: Prepared, labels_N, sums_KD, counts_K, ref_c_KD):
+    """Empty clusters take the points farthest from their own centres (scikit-learn's policy), in place."""
+    empty_E = np.flatnonzero(counts_K == 0)
+    if ref_c_KD is None:
+        ref_c_KD = sums_KD / np.maximum(counts_K, 1)[:, None]
+    diff_ND = prep.Xc_ND - ref_c_KD[labels_N]
+    dist_N = np.einsum("nd,nd->n", diff_ND, diff_ND)
+    far_E = np.argsort(-dist_N, kind="stable")[: empty_E.size]
+    for k_new, i in zip(empty_E, far_E, strict=True):  # a loop over empty clusters only
+        k_old = labels_N[i]
+        if counts_K[k_old] > 1:
+            sums_KD[k_old] -= prep.Xc_ND[i]
+            counts_K[k_old] -= 1
+        sums_KD[k_new] = prep.Xc_ND[i]
+        counts_K[k_new] = 1
+
+
+def _update(prep: Prepared, labels_N, K, old_centers_c_KD=None) -> np.ndarray:
+    """c_k = mean of the (centred) points with z_i = k; empty clusters as in :func:`update`."""
+    sums_KD, counts_K = _sums(prep, labels_N, K)
+    if (counts_K == 0).any():
+        _relocate_empty(prep, labels_N, sums_KD, counts_K, old_centers_c_KD)
+    return sums_KD / counts_K[:, None]
+
+
+def _inertia(Xc_ND, centers_c_KD, labels_N) -> float:
+    diff_ND = Xc_ND - centers_c_KD[labels_N]
+    return float(np.einsum("nd,nd->", diff_ND, diff_ND))
+
+
+# ---------------------------------------------------------------------------
+# The public steps: each checks its input once, then runs the private step
+# ---------------------------------------------------------------------------
+
+
 def squared_distances(X, centers) -> np.ndarray:
     """‖x_i - c_k‖² for every point and centre: shape (N, K)."""
-    X_ND = check_data(X)
-    return _squared_distances(X_ND, _check_centers(centers, X_ND.shape[1]))
+    prep = Prepared(check_data(X))
+    centers_KD = _check_centers(centers, prep.D)
+    return _squared_distances(prep, centers_KD - prep.center_D)
 
 
 def assign(X, centers) -> np.ndarray:
     """The assignment step: each point's nearest centre, z_i = argmin_k ‖x_i - c_k‖².
 
-    Ties go to the lower index.
+    Ties (distances equal to about 14 significant digits) go to the lower index.
     """
-    X_ND = check_data(X)
-    return _assign(X_ND, _check_centers(centers, X_ND.shape[1]))
-
-
-def _assign(X_ND, centers_KD) -> np.ndarray:
-    prep = _Prepared(X_ND)
-    return prep.assign(centers_KD - prep.center_D)[0]
+    prep = Prepared(check_data(X))
+    return _assign(prep, _check_centers(centers, prep.D) - prep.center_D)[0]
 
 
 def update(X, labels, n_clusters: int, *, centers=None) -> np.ndarray:
@@ -96,35 +205,14 @@ def update(X, labels, n_clusters: int, *, centers=None) -> np.ndarray:
     ``centers``, the centres the labels came from, if given, else to the new
     means), and that point is taken out of its old cluster's mean.
     """
-    X_ND = check_data(X)
+    prep = Prepared(check_data(X))
     K = check_count(n_clusters, "n_clusters")
-    labels_N = _check_labels(labels, X_ND.shape[0], K)
-    old_KD = None if centers is None else _check_centers(centers, X_ND.shape[1])
+    labels_N = _check_labels(labels, prep.N, K)
+    old_KD = None if centers is None else _check_centers(centers, prep.D)
     if old_KD is not None and old_KD.shape[0] != K:
         raise ValueError(f"centers has {old_KD.shape[0]} rows but n_clusters is {K}")
-    return _update(X_ND, labels_N, K, old_KD)
-
-
-def _update(X_ND, labels_N, K, old_centers_KD=None, XT_DN=None) -> np.ndarray:
-    XT_DN = np.ascontiguousarray(X_ND.T) if XT_DN is None else XT_DN
-    counts_K = np.bincount(labels_N, minlength=K).astype(np.float64)
-    # Sum each feature per cluster (a loop over features, never over points).
-    sums_KD = np.stack([np.bincount(labels_N, weights=row, minlength=K) for row in XT_DN], axis=1)
-    empty_E = np.flatnonzero(counts_K == 0)
-    if empty_E.size:
-        ref_KD = old_centers_KD
-        if ref_KD is None:
-            ref_KD = sums_KD / np.maximum(counts_K, 1.0)[:, None]
-        dist_N = ((X_ND - ref_KD[labels_N]) ** 2).sum(axis=1)
-        far_E = np.argsort(-dist_N, kind="stable")[: empty_E.size]
-        for k_new, i in zip(empty_E, far_E, strict=True):  # a loop over empty clusters only
-            k_old = labels_N[i]
-            if counts_K[k_old] > 1:
-                sums_KD[k_old] -= X_ND[i]
-                counts_K[k_old] -= 1
-            sums_KD[k_new] = X_ND[i]
-            counts_K[k_new] = 1
-    return sums_KD / counts_K[:, None]
+    old_c = None if old_KD is None else old_KD - prep.center_D
+    return _update(prep, labels_N, K, old_c) + prep.center_D
 
 
 def inertia(X, centers, labels) -> float:
@@ -132,12 +220,30 @@ def inertia(X, centers, labels) -> float:
     X_ND = check_data(X)
     centers_KD = _check_centers(centers, X_ND.shape[1])
     labels_N = _check_labels(labels, X_ND.shape[0], centers_KD.shape[0])
-    return _inertia(X_ND, centers_KD, labels_N)
+    center_D = X_ND.mean(axis=0)
+    return _inertia(X_ND - center_D, centers_KD - center_D, labels_N)
 
 
-def _inertia(X_ND, centers_KD, labels_N) -> float:
-    diff_ND = X_ND - centers_KD[labels_N]
-    return float(np.einsum("nd,nd->", diff_ND, diff_ND))
+def _plusplus(prep: Prepared, K: int, rng) -> np.ndarray | None:
+    """k-means++ on prepared data: the rows of K centres, or None if it runs out of points away from them."""
+    Xc, N = prep.Xc_ND, prep.N
+    n_trials = 2 + int(np.log(K))
+    rows_K = np.empty(K, dtype=np.intp)
+    rows_K[0] = rng.integers(N)
+    closest_N = _squared_distances(prep, Xc[rows_K[:1]])[:, 0]
+    for k in range(1, K):  # a loop over centres, never over points
+        total = closest_N.sum()
+        if total <= 0:  # every point coincides with a centre already chosen
+            return None
+        cdf_N = np.cumsum(closest_N)
+        candidates_T = np.searchsorted(cdf_N, rng.uniform(size=n_trials) * cdf_N[-1], side="right")
+        candidates_T = np.minimum(candidates_T, N - 1)
+        d2_NT = _squared_distances(prep, Xc[candidates_T])
+        new_closest_TN = np.minimum(closest_N[None, :], d2_NT.T)
+        best = int(np.argmin(new_closest_TN.sum(axis=1)))
+        rows_K[k] = candidates_T[best]
+        closest_N = new_closest_TN[best]
+    return rows_K
 
 
 def kmeans_plusplus(X, n_clusters: int, *, seed=None) -> np.ndarray:
@@ -148,33 +254,13 @@ def kmeans_plusplus(X, n_clusters: int, *, seed=None) -> np.ndarray:
     centre chosen so far (greedy: of 2 + ⌊ln K⌋ such draws, the one that
     lowers the inertia most is kept, as in scikit-learn).
     """
-    X_ND = check_data(X)
+    prep = Prepared(check_data(X))
     K = check_count(n_clusters, "n_clusters")
-    check_not_more_than_distinct(X_ND, K, "n_clusters")
-    rng = np.random.default_rng(seed)
-    N = X_ND.shape[0]
-    n_trials = 2 + int(np.log(K))
-    centers_KD = np.empty((K, X_ND.shape[1]))
-    centers_KD[0] = X_ND[rng.integers(N)]
-    closest_N = _squared_distances(X_ND, centers_KD[:1])[:, 0]
-    for k in range(1, K):  # a loop over centres, never over points
-        total = closest_N.sum()
-        if total <= 0:  # every point coincides with a centre already chosen
-            candidates_T = rng.integers(N, size=n_trials)
-        else:
-            cdf_N = np.cumsum(closest_N)
-            candidates_T = np.searchsorted(cdf_N, rng.uniform(size=n_trials) * cdf_N[-1], side="right")
-            candidates_T = np.minimum(candidates_T, N - 1)
-        d2_NT = _squared_distances(X_ND, X_ND[candidates_T])
-        new_closest_TN = np.minimum(closest_N[None, :], d2_NT.T)
-        best = int(np.argmin(new_closest_TN.sum(axis=1)))
-        centers_KD[k] = X_ND[candidates_T[best]]
-        closest_N = new_closest_TN[best]
-    return centers_KD
+    return prep.X_ND[_initial_rows(prep, K, "k-means++", np.random.default_rng(seed), "n_clusters")]
 
 
-@dataclass
-class KMeansResult:
+@dataclass(kw_only=True)
+class KMeansResult(FitResult):
     """A k-means fit.
 
     ``history["centers"]`` holds c⁰, ..., cᵀ (T = n_iter, so T + 1 entries);
@@ -186,25 +272,50 @@ class KMeansResult:
     centers: np.ndarray
     labels: np.ndarray
     inertia: float
-    n_iter: int
-    converged: bool
-    history: dict = field(default_factory=dict)
 
 
-def _initial_centers(X_ND, K, init, rng) -> np.ndarray:
+def _random_distinct_rows(prep: Prepared, K: int, rng, attempts: int = 8):
+    """K row indices whose points are distinct, drawn uniformly; None if a few draws keep repeating a point."""
+    for _ in range(attempts):
+        idx_K = rng.choice(prep.N, size=K, replace=False)
+        if _all_distinct(prep.Xc_ND[idx_K]):
+            return idx_K
+    return None
+
+
+def _all_distinct(P_KD) -> bool:
+    """Whether K points are pairwise different (a sort of K rows, not of the data)."""
+    sorted_KD = P_KD[np.lexsort(P_KD.T[::-1])]
+    return not np.any(np.all(sorted_KD[1:] == sorted_KD[:-1], axis=1))
+
+
+def _initial_rows(prep: Prepared, K: int, init: str, rng, name: str) -> np.ndarray:
+    """The rows of K distinct data points, by k-means++ or uniformly ('random').
+
+    Distinct points are counted (a sort of the data) only if the draw fails
+    to find K of them; ``name`` is what the caller calls K, for the error.
+    """
+    if K > prep.N:
+        raise ValueError(f"{name}={K} is larger than the number of data points ({prep.N})")
+    rows_K = _plusplus(prep, K, rng) if init == "k-means++" else _random_distinct_rows(prep, K, rng)
+    if rows_K is None:  # many repeated points (or distinct ones closer than round-off)
+        first = distinct_rows(prep.X_ND, K, name)  # raises if there are fewer than K distinct points
+        rows_K = rng.choice(first, size=K, replace=False)
+    return rows_K
+
+
+def _initial_centers(prep: Prepared, K: int, init, rng, name: str = "n_clusters") -> np.ndarray:
+    """K starting centres, centred like the prepared data."""
     if isinstance(init, str):
-        if init == "k-means++":
-            return kmeans_plusplus(X_ND, K, seed=rng)
-        if init == "random":  # K distinct data points, picked uniformly
-            _, first_index = np.unique(X_ND, axis=0, return_index=True)
-            return X_ND[rng.choice(np.sort(first_index), size=K, replace=False)]
+        if init in ("k-means++", "random"):
+            return prep.Xc_ND[_initial_rows(prep, K, init, rng, name)]
         if init == "random-positions":  # uniform in the bounding box of the data
-            return rng.uniform(X_ND.min(axis=0), X_ND.max(axis=0), size=(K, X_ND.shape[1]))
+            return rng.uniform(prep.Xc_ND.min(axis=0), prep.Xc_ND.max(axis=0), size=(K, prep.D))
         raise ValueError(f"init must be 'k-means++', 'random', 'random-positions' or an array of centres; got {init!r}")
-    centers_KD = _check_centers(init, X_ND.shape[1], name="init")
+    centers_KD = _check_centers(init, prep.D, name="init")
     if centers_KD.shape[0] != K:
         raise ValueError(f"init has {centers_KD.shape[0]} centres but n_clusters is {K}")
-    return centers_KD.copy()
+    return centers_KD - prep.center_D
 
 
 def fit(
@@ -235,122 +346,83 @@ def fit(
     second case the final labels are recomputed from the final centres.
     ``converged`` is False only if ``max_iter`` ran out first.
 
-    Empty clusters: see :func:`update`.
+    Empty clusters: see :func:`update`. Why this loop is not
+    :func:`emkit.em.run`: see that module's docstring.
     """
-    X_ND = check_data(X)
+    prep = Prepared(check_data(X))
     K = check_count(n_clusters, "n_clusters")
-    check_not_more_than_distinct(X_ND, K, "n_clusters")
     max_iter = check_count(max_iter, "max_iter", minimum=1)
     tol = check_positive_float(tol, "tol")
     n_init = check_count(n_init, "n_init")
     if n_init > 1 and not isinstance(init, str):
         raise ValueError("n_init > 1 needs a random init ('k-means++', 'random' or 'random-positions')")
     rng = np.random.default_rng(seed)
-    tol_abs = tol * float(np.var(X_ND, axis=0).mean())
-
-    prep = _Prepared(X_ND)  # centred once, with the norms every assignment reuses
-    best = None
-    for _ in range(n_init):
-        result = _lloyd(X_ND, _initial_centers(X_ND, K, init, rng), max_iter, tol_abs, prep)
-        if best is None or result.inertia < best.inertia:
-            best = result
-    return best
+    tol_abs = tol * float(prep.var_D.mean())
+    return best_of(
+        n_init, lambda: _lloyd(prep, _initial_centers(prep, K, init, rng), max_iter, tol_abs), lambda r: -r.inertia
+    )
 
 
-class _Prepared:
-    """The data as Lloyd's loop wants them, computed once per fit.
+REFRESH_EVERY = 10  # iterations between full recomputations of the cluster sums (which are otherwise updated)
 
-    ``Xc_ND`` = X - (mean of X) (distances do not change under a shift, and
-    centring keeps the expanded form below accurate); ``x2_N`` = ‖x_i‖²;
-    ``XcT_DN`` = a contiguous copy of Xcᵀ, so that each feature's per-cluster
-    sums read memory in order.
+
+def _lloyd(prep: Prepared, centers_c_KD, max_iter, tol_abs) -> KMeansResult:
+    """Lloyd's loop on prepared data; centres are shifted back to the data's frame in the history and result.
+
+    Two shortcuts, neither changing the result beyond round-off:
+
+    * the cluster sums are updated by the points that changed cluster (few,
+      after the first iterations) instead of summed afresh, and recomputed
+      in full every REFRESH_EVERY iterations, after an empty cluster, and
+      whenever more than a quarter of the points moved;
+    * the inertia after each update comes from the one after the
+      assignment: for fixed labels, J(z, c_new) = J(z, c_old) - Σ_k N_k
+      ‖c_new,k - c_old,k‖² (the mean is where the sum of squared distances is
+      smallest, by exactly that much). After an empty-cluster relocation it
+      is summed directly.
     """
-
-    BLOCK_FLOATS = 1 << 17
-
-    def __init__(self, X_ND):
-        self.center_D = X_ND.mean(axis=0)
-        self.Xc_ND = X_ND - self.center_D
-        self.x2_N = np.einsum("nd,nd->n", self.Xc_ND, self.Xc_ND)
-        self._XcT_DN = None
-
-    @property
-    def XcT_DN(self):
-        if self._XcT_DN is None:  # only the update step needs it
-            self._XcT_DN = np.ascontiguousarray(self.Xc_ND.T)
-        return self._XcT_DN
-
-    def assign(self, centers_c_KD):
-        """Labels z_i = argmin_k ‖x_i - c_k‖² and the distances d_i = ‖x_i - c_{z_i}‖².
-
-        ‖x - c‖² = ‖x‖² - 2 x·c + ‖c‖², and ‖x‖² does not change which k is
-        smallest: a cache-sized block of rows at a time, one matrix product
-        gives -2 x·c_k + ‖c_k‖² for every k, then its argmin.
-        """
-        N, K = self.Xc_ND.shape[0], centers_c_KD.shape[0]
-        c2_K = np.einsum("kd,kd->k", centers_c_KD, centers_c_KD)
-        minus2C_DK = -2.0 * centers_c_KD.T
-        labels_N = np.empty(N, dtype=np.intp)
-        d2_N = np.empty(N)
-        rows = max(256, self.BLOCK_FLOATS // K)
-        for start in range(0, N, rows):
-            sl = slice(start, min(N, start + rows))
-            g_BK = self.Xc_ND[sl] @ minus2C_DK
-            g_BK += c2_K
-            lab_B = g_BK.argmin(axis=1)
-            labels_N[sl] = lab_B
-            d2_N[sl] = g_BK[np.arange(len(lab_B)), lab_B]
-        d2_N += self.x2_N
-        np.maximum(d2_N, 0.0, out=d2_N)
-        return labels_N, d2_N
-
-    def update(self, labels_N, K, old_centers_c_KD):
-        """Cluster means (the policy of :func:`update` for empty clusters), and the counts (None if one was empty)."""
-        counts_K = np.bincount(labels_N, minlength=K)
-        centers_c_KD = _update(self.Xc_ND, labels_N, K, old_centers_c_KD, self.XcT_DN)
-        return centers_c_KD, (None if (counts_K == 0).any() else counts_K)
-
-
-def _lloyd(X_ND, centers_KD, max_iter, tol_abs, prep: _Prepared | None = None) -> KMeansResult:
-    """Lloyd's loop on data prepared once (see _Prepared); centres are shifted back at the end.
-
-    The inertia after each update comes from the one after the assignment:
-    for fixed labels, J(z, c_new) = J(z, c_old) - Σ_k N_k ‖c_new,k - c_old,k‖²
-    (the mean is where the sum of squared distances is smallest, by exactly
-    that much). After an empty-cluster relocation it is summed directly.
-    """
-    prep = prep or _Prepared(X_ND)
-    K = centers_KD.shape[0]
-    centers_c = centers_KD - prep.center_D
-    history = {"centers": [centers_KD], "labels": [], "inertia": []}
-    labels_N = None
+    K = centers_c_KD.shape[0]
+    centers_c = centers_c_KD
+    history = {"centers": [centers_c + prep.center_D], "labels": [], "inertia": []}
+    labels_N = sums_KD = counts_K = None
     converged = strict = False
     n_iter = 0
     for t in range(1, max_iter + 1):
-        new_labels_N, d2_N = prep.assign(centers_c)
-        new_centers_c, counts_K = prep.update(new_labels_N, K, centers_c)
+        new_labels_N, d2_N = _assign(prep, centers_c)
+        moved_N = None if labels_N is None else np.flatnonzero(new_labels_N != labels_N)
+        if moved_N is None or sums_KD is None or t % REFRESH_EVERY == 0 or moved_N.size > prep.N // 4:
+            sums_KD, counts_K = _sums(prep, new_labels_N, K)
+        elif moved_N.size:
+            into_KD, into_K = _sums(prep, new_labels_N, K, moved_N)
+            out_KD, out_K = _sums(prep, labels_N, K, moved_N)
+            sums_KD += into_KD - out_KD
+            counts_K += into_K - out_K
+        relocated = bool((counts_K == 0).any())
+        if relocated:
+            _relocate_empty(prep, new_labels_N, sums_KD, counts_K, centers_c)
+        new_centers_c = sums_KD / counts_K[:, None]
         moved_KD = new_centers_c - centers_c
-        if counts_K is not None:
-            inertia = float(d2_N.sum()) - float(counts_K @ np.einsum("kd,kd->k", moved_KD, moved_KD))
+        if not relocated:
+            J = float(d2_N.sum()) - float(counts_K @ np.einsum("kd,kd->k", moved_KD, moved_KD))
         else:
-            inertia = _inertia(prep.Xc_ND, new_centers_c, new_labels_N)
+            J = _inertia(prep.Xc_ND, new_centers_c, new_labels_N)
+            sums_KD = None  # the relocation moved sums between clusters: sum afresh next time
         history["labels"].append(new_labels_N)
         history["centers"].append(new_centers_c + prep.center_D)
-        history["inertia"].append(max(inertia, 0.0))
+        history["inertia"].append(max(J, 0.0))
         n_iter = t
         shift = float(np.einsum("kd,kd->", moved_KD, moved_KD))
-        strict = labels_N is not None and np.array_equal(new_labels_N, labels_N)
+        strict = moved_N is not None and moved_N.size == 0
         labels_N, centers_c = new_labels_N, new_centers_c
         if strict or shift <= tol_abs:
             converged = True
             break
     if not strict:
-        labels_N, _ = prep.assign(centers_c)
-    centers_KD = centers_c + prep.center_D
+        labels_N, _ = _assign(prep, centers_c)
     return KMeansResult(
-        centers=centers_KD,
+        centers=centers_c + prep.center_D,
         labels=labels_N,
-        inertia=_inertia(X_ND, centers_KD, labels_N),
+        inertia=_inertia(prep.Xc_ND, centers_c, labels_N),
         n_iter=n_iter,
         converged=converged,
         history=history,

@@ -32,44 +32,15 @@ array([2.452, 4.314])
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import em
-from ._validation import check_count, check_positive_float
+from ._core import LOG_2PI
+from ._validation import check_count, check_missing_data, check_positive_float, check_spd_stack
 
 __all__ = ["MissingNormalResult", "complete_case", "conditional_moments", "e_step", "fit", "log_likelihood", "m_step"]
-
-LOG_2PI = np.log(2.0 * np.pi)
-
-
-def check_missing_data(X, name: str = "X") -> np.ndarray:
-    """Return X as float (N, D) where NaN marks a missing value.
-
-    Raises if X is not 2-D, holds ±inf, has a row with nothing observed, or
-    a column that is never observed.
-    """
-    try:
-        X_ND = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be an array of numbers (NaN for missing values)") from None
-    if X_ND.ndim != 2 or X_ND.shape[0] == 0 or X_ND.shape[1] == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array (n_samples, n_features); got shape {X_ND.shape}")
-    if np.isinf(X_ND).any():
-        row, col = np.argwhere(np.isinf(X_ND))[0]
-        raise ValueError(f"{name} has an infinite value at row {row}, column {col}; only NaN may mark a missing value")
-    missing_ND = np.isnan(X_ND)
-    empty_rows = np.flatnonzero(missing_ND.all(axis=1))
-    if empty_rows.size:
-        raise ValueError(
-            f"{name} has {empty_rows.size} row(s) with every value missing (e.g. row {empty_rows[0]}); "
-            "such rows carry no information: drop them"
-        )
-    never = np.flatnonzero(missing_ND.all(axis=0))
-    if never.size:
-        raise ValueError(f"column {never[0]} of {name} is never observed: its mean and variance cannot be estimated")
-    return X_ND
 
 
 def _check_mean_cov(mean, cov, D: int):
@@ -81,13 +52,7 @@ def _check_mean_cov(mean, cov, D: int):
         raise ValueError(f"cov must have shape ({D}, {D}); got {cov_DD.shape}")
     if not (np.isfinite(mean_D).all() and np.isfinite(cov_DD).all()):
         raise ValueError("mean and cov must be finite")
-    if np.abs(cov_DD - cov_DD.T).max() > 1e-10 * max(1.0, np.abs(cov_DD).max()):
-        raise ValueError("cov is not symmetric")
-    try:
-        np.linalg.cholesky(cov_DD)
-    except np.linalg.LinAlgError:
-        smallest = np.linalg.eigvalsh(cov_DD).min()
-        raise ValueError(f"cov is not positive definite (smallest eigenvalue {smallest:.3g})") from None
+    check_spd_stack(cov_DD[None], "cov", lambda k: "")
     return mean_D, cov_DD
 
 
@@ -170,17 +135,13 @@ def complete_case(X):
     return m_step(full, np.zeros((X_ND.shape[1], X_ND.shape[1])))
 
 
-@dataclass
-class MissingNormalResult:
+@dataclass(kw_only=True)
+class MissingNormalResult(em.LikelihoodFit):
     """A fitted Normal: ``mean``, ``cov``, ``filled`` (X̂: the data with conditional means filled in)."""
 
     mean: np.ndarray
     cov: np.ndarray
     filled: np.ndarray
-    log_likelihood: float
-    n_iter: int
-    converged: bool
-    history: dict = field(default_factory=dict)
 
 
 def fit(X, *, init=None, max_iter: int = 1000, tol: float = 1e-8, record_params: bool = False) -> MissingNormalResult:
@@ -221,17 +182,7 @@ def fit(X, *, init=None, max_iter: int = 1000, tol: float = 1e-8, record_params:
     def m(stats):
         return m_step(*stats)
 
-    run = em.run(e, m, theta0, max_iter=max_iter, tol=tol * N, record_params=record_params, name="log-likelihood")
-    mean_D, cov_DD = run.params
-    history = {"log_likelihood": run.history["objective"]}
-    if record_params:
-        history["params"] = run.history["params"]
-    return MissingNormalResult(
-        mean=mean_D,
-        cov=cov_DD,
-        filled=run.expectations[0],
-        log_likelihood=run.objective,
-        n_iter=run.n_iter,
-        converged=run.converged,
-        history=history,
+    run = em.run(
+        e, m, theta0, n_points=N, max_iter=max_iter, tol=tol, record_params=record_params, name="log-likelihood"
     )
+    return MissingNormalResult.from_run(run, mean=run.params[0], cov=run.params[1], filled=run.expectations[0])

@@ -1,7 +1,9 @@
 """Maintainer tools for the notebooks: execute them in place, make student versions.
 
-    python -m emkit.notebook_tools execute notebooks/01_kmeans.ipynb ...
+    python -m emkit execute notebooks/01_kmeans.ipynb ...
     python -m emkit student notebooks/01_kmeans.ipynb -o notebooks/exercises
+
+(``python3 course.py execute`` sets up the environment and runs both for every notebook.)
 
 nbval compares a cell's fresh output with the stored one, so after any change
 that a notebook depends on, run this (or ``python3 course.py execute``) and
@@ -12,7 +14,6 @@ kernel, from the notebook's folder, with no timing metadata recorded.
 from __future__ import annotations
 
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -215,17 +216,3 @@ def student(sources, out_dir: str | Path, *, run: bool = True) -> list[Path]:
             execute(dst)
         written.append(dst)
     return written
-
-
-def main(argv: list[str]) -> int:
-    if len(argv) >= 2 and argv[0] == "execute":
-        for name in argv[1:]:
-            seconds = execute(name)
-            print(f"executed {name} in {seconds:.1f} s", flush=True)
-        return 0
-    print(__doc__)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import gmm
+
 __all__ = [
     "PALETTE",
     "covariance_ellipse_points",
@@ -85,17 +87,6 @@ def covariance_ellipse_points(mean_D, cov_DD, level: float = 0.9, n_points: int 
     return mean_D + radius * circle_T2 @ L_DD.T
 
 
-def _full_covariance(cov, covariance_type: str, k: int, D: int) -> np.ndarray:
-    cov = np.asarray(cov, dtype=float)
-    if covariance_type == "full":
-        return cov[k]
-    if covariance_type == "tied":
-        return cov
-    if covariance_type == "diag":
-        return np.diag(cov[k])
-    return cov[k] * np.eye(D)
-
-
 def plot_clusters(ax, X, labels=None, centers=None, *, title=None, alpha=0.8):
     """Points coloured by hard label, centres as large crosses."""
     X = np.asarray(X, dtype=float)
@@ -129,8 +120,9 @@ def plot_gaussian_mixture(
         ax.scatter(X[:, 0], X[:, 1], s=18, c=mix_colors(resp), alpha=0.85, linewidths=0)
     means = np.asarray(means, dtype=float)
     weights = np.asarray(weights, dtype=float)
+    cov_KDD = gmm.full_covariances(covariances, covariance_type, len(means), X.shape[1])
     for k in range(len(means)):
-        cov_DD = _full_covariance(covariances, covariance_type, k, X.shape[1])
+        cov_DD = cov_KDD[k]
         for level in levels:
             pts = covariance_ellipse_points(means[k], cov_DD, level)
             ax.plot(

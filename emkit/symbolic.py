@@ -54,9 +54,11 @@ __all__ = [
     "normal_log_density",
     "q_function",
     "q_parts",
+    "responsibility_t",
     "same_expression",
     "split_sums",
     "sums_as_symbols",
+    "total",
     "trace_identity_2x2",
 ]
 

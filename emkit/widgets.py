@@ -34,6 +34,7 @@ from .plotting import PALETTE, covariance_ellipse_points, mix_colors, plot_clust
 REGION_ALPHA = 0.12  # how strongly a centre's region is tinted with its colour
 
 __all__ = [
+    "Frames",
     "GMMFrames",
     "KMeansFrames",
     "SoftFrames",
@@ -45,6 +46,7 @@ __all__ = [
     "gmm_stepper",
     "kmeans_step_state",
     "kmeans_stepper",
+    "png_bytes",
     "soft_assignment_slider",
 ]
 
@@ -113,6 +115,22 @@ class Frames:
 # ---------------------------------------------------------------------------
 
 
+VIEWER_CSS = (
+    "<style>.emkit-frames > .lm-TabBar, .emkit-frames > .widget-tab-bar { display: none !important; }"
+    " .emkit-frames > .widget-tab-contents { padding: 0 !important; border: 0 !important; }</style>"
+)
+
+
+def _frame_deck(children, index: int, layout):
+    """A Tab showing child ``index`` with its tab bar hidden: a deck of pre-built views, switched in the browser."""
+    import ipywidgets as w
+
+    layout.overflow = "hidden"
+    deck = w.Tab(children, selected_index=index, layout=layout)
+    deck.add_class("emkit-frames")
+    return deck
+
+
 class Viewer:
     """A frame source (``frames.show(value)`` moves its artists to one step) behind a step control.
 
@@ -121,11 +139,12 @@ class Viewer:
     slider as wide as the figure, ◀ and ▶ buttons, a play button and a label.
 
     Every frame is rendered once, when the viewer is first displayed (blitting
-    makes that a few tens of milliseconds a frame), and held by the browser in
-    a ``Stack`` of images linked to the slider in JavaScript: moving the slider
-    (mouse, keyboard or play) switches frames in the browser with no round trip
-    to the kernel. A viewer that is never displayed (a notebook run without a
-    frontend) renders nothing.
+    makes that a few tens of milliseconds a frame), and held by the browser as
+    a deck of image views (a ``Tab`` with its bar hidden) linked to the slider
+    in JavaScript: moving the slider (mouse, keyboard or play) shows another
+    view in the browser, with no round trip to the kernel and no new decode.
+    A viewer that is never displayed (a notebook run without a frontend)
+    renders nothing.
     """
 
     def __init__(self, frames, values, describe, *, start=0, interval_ms=700):
@@ -133,6 +152,7 @@ class Viewer:
 
         self.frames, self.values, self.describe = frames, list(values), describe
         self.width = f"{int(frames.fig.get_figwidth() * frames.fig.dpi)}px"
+        self.height = f"{int(frames.fig.get_figheight() * frames.fig.dpi)}px"
         n = len(self.values)
         self.slider = w.IntSlider(
             value=start, min=0, max=n - 1, readout=False, continuous_update=True, layout=w.Layout(width=self.width)
@@ -168,12 +188,23 @@ class Viewer:
                 for k in range(len(self.values))
             ]  # noqa: E501
             labels = [w.HTML(self.caption(k)) for k in range(len(self.values))]
-            self.stack = w.Stack(images, selected_index=self.slider.value)
-            self.labels = w.Stack(labels, selected_index=self.slider.value)
+            # A Tab keeps a view of every child and only hides all but one (ipywidgets' Stack would build
+            # the shown child's view afresh, and decode its PNG again, on every step); its tab bar is hidden
+            # by VIEWER_CSS. A fixed size with hidden overflow keeps a step's layout inside the box.
+            self.stack = _frame_deck(images, self.slider.value, w.Layout(width=self.width, height=self.height))
+            self.labels = _frame_deck(labels, self.slider.value, w.Layout(height="2.2em", flex="1"))
             w.jslink((self.slider, "value"), (self.stack, "selected_index"))
             w.jslink((self.slider, "value"), (self.labels, "selected_index"))
             self._box = w.VBox(
-                [w.HBox([self.previous, self.play, self.next, self.labels]), self.slider, self.stack],
+                [
+                    w.HBox(
+                        [self.previous, self.play, self.next, self.labels],
+                        layout=w.Layout(width=self.width, height="2.4em", overflow="hidden"),
+                    ),
+                    self.slider,
+                    self.stack,
+                    w.HTML(VIEWER_CSS, layout=w.Layout(display="none")),
+                ],
                 layout=w.Layout(width="max-content"),
             )
         return self._box
@@ -498,8 +529,6 @@ class GMMFrames(Frames):
         self.freeze()
 
     def show(self, step: int):
-        from .plotting import _full_covariance
-
         shown, colour_params, t, caption = gmm_step_state(self.history, step)
         weights, means, covariances = shown
         resp = None
@@ -509,8 +538,9 @@ class GMMFrames(Frames):
             resp, _ = gmm.e_step(self.X, *colour_params, covariance_type=self.covariance_type)
             self.points.set_facecolor(mix_colors(resp))
         means = np.asarray(means, dtype=float)
+        cov_KDD = gmm.full_covariances(covariances, self.covariance_type, len(means), 2)
         for k, lines in enumerate(self.ellipses):
-            cov = _full_covariance(covariances, self.covariance_type, k, 2)
+            cov = cov_KDD[k]
             for line, level in zip(lines, self.LEVELS, strict=True):
                 pts = covariance_ellipse_points(means[k], cov, level)
                 line.set_data(pts[:, 0], pts[:, 1])

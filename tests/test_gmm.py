@@ -174,17 +174,95 @@ def test_m_step_is_a_stationary_point_and_maximum_of_q():
 
 
 @pytest.mark.parametrize("covariance_type", COV_TYPES)
-def test_m_step_matches_sklearn_estimator(covariance_type):
-    from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
+def test_m_step_matches_one_sklearn_iteration_from_the_same_start(covariance_type):
+    """scikit-learn's public fit, one iteration from given parameters, is M(E(start)).
 
+    The responsibilities come from SciPy's densities, so neither side of the comparison is emkit's E-step.
+    """
     rng = np.random.default_rng(4)
-    X = rng.normal(size=(200, 3))
-    resp = rng.dirichlet(np.ones(4), size=200)
-    weights, means, cov = gmm.m_step(X, resp, covariance_type, reg_covar=1e-4)
-    nk, ref_means, ref_cov = _estimate_gaussian_parameters(X, resp, 1e-4, covariance_type)
-    np.testing.assert_allclose(weights, nk / 200, rtol=1e-12)
-    np.testing.assert_allclose(means, ref_means, rtol=1e-12)
-    np.testing.assert_allclose(cov, ref_cov, rtol=1e-10)
+    K, D, N = 3, 3, 400
+    X = rng.normal(size=(N, D)) * 2
+    weights, means, cov = random_params(covariance_type, K, D, rng)
+    full = as_full(cov, covariance_type, K, D)
+    joint = np.stack([weights[k] * multivariate_normal(means[k], full[k]).pdf(X) for k in range(K)], axis=1)
+    resp = joint / joint.sum(axis=1, keepdims=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = GaussianMixture(
+            K,
+            covariance_type=covariance_type,
+            weights_init=weights,
+            means_init=means,
+            precisions_init=precisions(cov, covariance_type),
+            max_iter=1,
+            tol=0,
+            reg_covar=1e-4,
+        ).fit(X)
+    new_weights, new_means, new_cov = gmm.m_step(X, resp, covariance_type, reg_covar=1e-4)
+    np.testing.assert_allclose(new_weights, ref.weights_, rtol=1e-10)
+    np.testing.assert_allclose(new_means, ref.means_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(new_cov, ref.covariances_, rtol=1e-9, atol=1e-12)
+
+
+def plain_covariances(X, resp, means, covariance_type):
+    """The M-step's Σ written out with a Python loop over components, in long double."""
+    Xl, Rl = X.astype(np.longdouble), resp.astype(np.longdouble)
+    Nk = Rl.sum(0)
+    S = np.stack([(Rl[:, k, None] * (Xl - means[k])).T @ (Xl - means[k]) for k in range(resp.shape[1])])
+    return {
+        "full": S / Nk[:, None, None],
+        "tied": S.sum(0) / len(X),
+        "diag": np.stack([np.diag(s) for s in S]) / Nk[:, None],
+        "spherical": np.array([np.trace(s) / X.shape[1] for s in S]) / Nk,
+    }[covariance_type].astype(float)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_fast_steps_match_the_plain_reference_formulas(covariance_type, offset):
+    """The blocked, centred, moment-based fast paths against the formulas as printed (and those against
+    SciPy / a long-double loop), including data far from the origin."""
+    rng = np.random.default_rng(21)
+    K, D, N = 3, 4, 900
+    X = rng.normal(size=(N, D)) * 2 + offset
+    weights, means, cov = random_params(covariance_type, K, D, rng)
+    means = means + offset
+    fast = gmm.log_gaussian_density(X, means, cov, covariance_type)
+    plain = gmm.reference_log_gaussian_density(X, means, cov, covariance_type)
+    full = as_full(cov, covariance_type, K, D)
+    scipy_ref = np.stack([multivariate_normal(means[k], full[k]).logpdf(X) for k in range(K)], axis=1)
+    np.testing.assert_allclose(plain, scipy_ref, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(fast, plain, rtol=1e-10, atol=1e-9)
+
+    resp = rng.dirichlet(np.ones(K), size=N)
+    new_means = gmm.update_means(X, resp)
+    np.testing.assert_allclose(new_means, (resp.T @ X) / resp.sum(0)[:, None], rtol=1e-12)
+    fast_cov = gmm.update_covariances(X, resp, new_means, covariance_type)
+    plain_cov = gmm.reference_covariances(X, resp, new_means, covariance_type)
+    loop_cov = plain_covariances(X, resp, new_means, covariance_type)
+    np.testing.assert_allclose(plain_cov, loop_cov, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fast_cov, plain_cov, rtol=1e-9, atol=1e-12)
+    _, _, m_step_cov = gmm.m_step(X, resp, covariance_type)
+    np.testing.assert_allclose(m_step_cov, plain_cov, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_precision_cholesky_inverts_and_gives_the_log_determinant(covariance_type):
+    rng = np.random.default_rng(22)
+    K, D = 3, 4
+    _, _, cov = random_params(covariance_type, K, D, rng)
+    P, log_det = gmm.precision_cholesky(cov, covariance_type, n_features=D)
+    P_KDD = {  # each type stores P compactly
+        "full": lambda: P,
+        "tied": lambda: np.broadcast_to(P, (K, D, D)),
+        "diag": lambda: np.stack([np.diag(p) for p in P]),
+        "spherical": lambda: np.stack([p * np.eye(D) for p in P]),
+    }[covariance_type]()
+    full = as_full(cov, covariance_type, K, D)
+    for k in range(K):
+        np.testing.assert_allclose(P_KDD[k] @ P_KDD[k].T, np.linalg.inv(full[k]), rtol=1e-10, atol=1e-12)
+    expected = np.array([np.linalg.slogdet(full[k])[1] for k in range(K)])
+    np.testing.assert_allclose(np.broadcast_to(log_det, (K,)), expected, rtol=1e-10)
 
 
 def test_m_step_with_one_hot_responsibilities_is_the_kmeans_update():

@@ -207,6 +207,12 @@ def test_a_viewer_steps_with_the_keyboard_in_under_100_ms(lab):
         handle,
     )
     assert "◀" in buttons and "▶" in buttons, buttons
+    tab_bars = driver.execute_script(
+        "return Array.from(arguments[0].closest('.widget-vbox').querySelectorAll('.lm-TabBar'))"
+        ".filter(b => b.offsetParent !== null).length",
+        handle,
+    )
+    assert tab_bars == 0, "the frame deck's tab bar is visible"
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", handle)
     driver.execute_script(STEP_TIMER, handle)
     handle.click()
@@ -218,6 +224,7 @@ def test_a_viewer_steps_with_the_keyboard_in_under_100_ms(lab):
             time.sleep(0.01)
     frames = driver.execute_script("return window.__frames")
     assert len(frames) >= 12, frames
+    print(f"keyboard step, ms from keydown to painted frame: median {statistics.median(frames):.0f}, all {frames}")
     assert statistics.median(frames) < 100, frames
 
 

@@ -91,3 +91,46 @@ def test_tolerance_rule_stops_early_and_recomputes_labels():
     loose = kmeans.fit(X, 4, init=X[:4], tol=1.0)
     np.testing.assert_array_equal(loose.labels, kmeans.assign(X, loose.centers))
     assert loose.n_iter <= kmeans.fit(X, 4, init=X[:4], tol=0).n_iter
+
+
+def counting(monkeypatch, module, name):
+    """Wrap module.name so that calls are counted; returns the list of calls' first-argument shapes."""
+    calls = []
+    original = getattr(module, name)
+
+    def counted(*args, **kwargs):
+        calls.append(np.shape(args[0]) if args else None)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("init", ["kmeans", "k-means++", "random"])
+def test_a_public_fit_validates_once_and_sorts_the_data_at_most_once(monkeypatch, init):
+    import emkit.gmm as gmm_module
+    import emkit.kmeans as kmeans_module
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20_000, 2)) + rng.integers(0, 3, size=(20_000, 1)) * 4
+    uniques = counting(monkeypatch, np, "unique")
+    checks = counting(monkeypatch, gmm_module, "check_data")
+    checks_km = counting(monkeypatch, kmeans_module, "check_data")
+    gmm_module.fit(X, 3, init=init, n_init=3, seed=0, max_iter=20)
+    assert len(checks) + len(checks_km) == 1
+    assert len(uniques) == 0  # the draws found distinct points: no sort at all
+    uniques.clear(), checks_km.clear()
+    kmeans_module.fit(X, 3, n_init=3, seed=0)
+    assert len(checks_km) == 1 and len(uniques) == 0
+
+
+def test_distinct_points_are_counted_once_and_only_when_the_draw_fails(monkeypatch):
+    uniques = counting(monkeypatch, np, "unique")
+    X = np.repeat(np.arange(4.0)[:, None], 5000, axis=0) * [1.0, 2.0]  # 20,000 rows, 4 distinct points
+    result = kmeans.fit(X, 4, init="random", seed=0, n_init=1)
+    assert sorted(map(tuple, np.round(result.centers, 9))) == [(0, 0), (1, 2), (2, 4), (3, 6)]
+    assert len(uniques) <= 1  # at most one sort, and only because random draws kept repeating points
+    uniques.clear()
+    with pytest.raises(ValueError, match="distinct points in X \\(4\\)"):
+        kmeans.fit(X, 5, init="random", seed=0)
+    assert len(uniques) == 1

@@ -57,7 +57,7 @@ import os
 import sys
 
 MARKER_PREFIX = "_emkit_ref_"
-MARKED_MODULES = ("coins", "em", "gmm", "kmeans", "missing", "soft", "symbolic", "datasets", "_validation")
+MARKED_MODULES = ("coins", "em", "gmm", "kmeans", "missing", "soft", "symbolic", "datasets", "_validation", "_core")
 
 
 # ---------------------------------------------------------------------------
