@@ -3,11 +3,12 @@
 
     python3 course.py lab       # set up, then open the course in JupyterLab
     python3 course.py test      # set up (with the test tools, and otter/nbgrader apart), then lint and run every test
+    python3 course.py site      # set up, then build the course website into build/site/ (opens offline)
     python3 course.py execute   # (maintainers) regenerate student notebooks, re-run all, store outputs
 
 Set-up means: a virtual environment in ``.venv`` next to this file, with the
-project installed in editable mode (and its test extra for ``test`` and
-``execute``). ``test`` also makes ``.venv-grading`` with the grading extra
+project installed in editable mode (and, for ``test``, ``site`` and ``execute``,
+its test, present and site extras). ``test`` also makes ``.venv-grading`` with the grading extra
 (otter-grader, nbgrader): the tests drive those tools from there, and their
 JupyterLab extensions stay out of the course's JupyterLab. An environment is
 reinstalled only when ``pyproject.toml`` changes. This script uses the
@@ -37,6 +38,7 @@ def python(env: Path) -> Path:
 
 
 PYTHON = python(VENV)
+TOOLS = "test,present,site"  # test tools; RISE, whose slideshows the browser tests check; the website's Sphinx
 LINT_PATHS = ["emkit", "tests", "notebooks", "benchmarks", "course.py"]
 
 
@@ -78,7 +80,7 @@ def lab(args: list[str]) -> None:
 
 
 def test(args: list[str]) -> None:
-    setup("test,present")  # present: RISE, whose slideshows the browser tests check too
+    setup(TOOLS)
     setup("grading", GRADING_VENV)
     run(PYTHON, "-m", "ruff", "check", *LINT_PATHS)
     run(PYTHON, "-m", "ruff", "format", "--check", *LINT_PATHS)
@@ -87,7 +89,7 @@ def test(args: list[str]) -> None:
 
 def execute(args: list[str]) -> None:
     """Regenerate the student notebooks, then re-run every notebook in place."""
-    setup("test,present")
+    setup(TOOLS)
     sources = sorted(map(str, ROOT.glob("notebooks/*.ipynb")))
     exercises = [s for s in sources if _has_solutions(s)]
     if not args and exercises:
@@ -96,11 +98,17 @@ def execute(args: list[str]) -> None:
     run(PYTHON, "-m", "emkit", "execute", *targets)
 
 
+def site(args: list[str]) -> None:
+    """Build the website (chapters from the stored outputs, decks, downloads) into build/site/."""
+    setup(TOOLS)
+    run(PYTHON, "-m", "emkit", "site", *args)
+
+
 def _has_solutions(path: str) -> bool:
     return '"solution"' in Path(path).read_text(encoding="utf-8")
 
 
-COMMANDS = {"lab": lab, "test": test, "execute": execute}
+COMMANDS = {"lab": lab, "test": test, "site": site, "execute": execute}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

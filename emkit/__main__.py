@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     p_slides.add_argument(
         "--pdf", action="store_true", help="also print each deck to PDF, one slide per page (implies --offline)"
     )
+    p_site = sub.add_parser("site", help="build the course website (Sphinx, myst-nb) into build/site")
+    p_site.add_argument("-o", "--output", default="build/site", help="folder for the site (default build/site)")
+    p_site.add_argument("--no-pdf", action="store_true", help="skip the PDF handouts (no Chromium needed)")
     args = parser.parse_args(argv)
 
     from . import notebook_tools
@@ -88,6 +91,19 @@ def main(argv: list[str] | None = None) -> int:
         notebooks = args.notebooks or sorted(Path("notebooks").glob("*.ipynb"))
         for path in slides.build(notebooks, args.output, offline=args.offline or args.pdf, pdf=args.pdf):
             print(f"wrote {path}", flush=True)
+        return 0
+    if args.command == "site":
+        import shutil
+        from pathlib import Path
+
+        from . import site, slides
+
+        pdf = not args.no_pdf
+        if pdf and (slides.chromium() is None or shutil.which("chromedriver") is None):
+            print("no Chromium and chromium-driver here: the site's decks come without PDF handouts", flush=True)
+            pdf = False
+        index = site.build(Path.cwd(), args.output, pdf=pdf)
+        print(f"wrote {index}: open it in a browser (it needs no network)", flush=True)
         return 0
     if args.command == "grade":
         return _grade(args)

@@ -58,18 +58,18 @@ def expected_slide_count(nb) -> int:
     return count
 
 
-def install_assets(out_dir: str | Path) -> Path:
-    """Install the deck assets from the npm registry into ``out_dir/assets`` (once); return that folder."""
+def install_assets(out_dir: str | Path, packages: dict[str, str] = ASSETS) -> Path:
+    """Install npm ``packages`` (name: version; default the decks' assets) into ``out_dir/assets`` once; return it."""
     assets = Path(out_dir) / "assets"
     modules = assets / "node_modules"
-    if all((modules / name / "package.json").exists() for name in ASSETS):
+    if all((modules / name / "package.json").exists() for name in packages):
         return assets
     npm = shutil.which("npm")
     if npm is None:
         raise RuntimeError("offline decks need npm (Node.js) to install reveal.js and MathJax from the npm registry")
     assets.mkdir(parents=True, exist_ok=True)
     (assets / "package.json").write_text('{"name": "emkit-slide-assets", "private": true}\n')
-    specs = [f"{name}@{version}" for name, version in ASSETS.items()]
+    specs = [f"{name}@{version}" for name, version in packages.items()]
     subprocess.run(
         [npm, "install", "--no-audit", "--no-fund", "--prefix", str(assets), *specs],
         check=True,
@@ -90,15 +90,20 @@ def prepare(nb):
             cell.metadata.setdefault("slideshow", {})["slide_type"] = "notes"
             # the label tells a reader of the notebook what the cell is; the notes view says so itself
             cell.source = cell.source.removeprefix(NOTES_LABEL).lstrip()
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            if WIDGET_VIEW in data:
-                data.pop(WIDGET_VIEW)
-                if "image/png" in data:
-                    data.pop("text/plain", None)
-                else:
-                    data["text/plain"] = "(an interactive viewer: run the notebook to use it)"
+        freeze_widget_outputs(cell)
     return nb
+
+
+def freeze_widget_outputs(cell) -> None:
+    """A viewer's output as its still frame (the PNG it stores), for pages that run no kernel; in place."""
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        if WIDGET_VIEW in data:
+            data.pop(WIDGET_VIEW)
+            if "image/png" in data:
+                data.pop("text/plain", None)
+            else:
+                data["text/plain"] = "(an interactive viewer: run the notebook to use it)"
 
 
 def _exporter(offline: bool):
@@ -167,8 +172,11 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def browser(width: int = SLIDE_SIZE[0], height: int = SLIDE_SIZE[1]):
-    """A headless Chromium driven by Selenium, its window the size of a projector (needs chromium-driver)."""
+def browser(width: int = SLIDE_SIZE[0], height: int = SLIDE_SIZE[1], *, log_network: bool = False):
+    """A headless Chromium driven by Selenium, its window the size of a projector (needs chromium-driver).
+
+    With ``log_network``, ``driver.get_log("performance")`` holds the DevTools network events.
+    """
     import tempfile
 
     from selenium import webdriver
@@ -184,7 +192,7 @@ def browser(width: int = SLIDE_SIZE[0], height: int = SLIDE_SIZE[1]):
         options.add_argument(flag)
     options.add_argument(f"--window-size={width},{height}")
     options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='emkit-chromium-')}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", **({"performance": "ALL"} if log_network else {})})
     driver = webdriver.Chrome(service=Service(driver_exe), options=options)
     # the window's inner size is what a projector shows: make it exactly that
     inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")

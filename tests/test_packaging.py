@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from emkit import datasets
 
@@ -56,3 +57,67 @@ def test_old_faithful_ships_with_its_source_note():
     np.testing.assert_allclose(X.mean(axis=0), [3.4878, 70.8971], atol=5e-5)
     note = (ROOT / "emkit" / "data" / "README.md").read_text()
     assert "Azzalini & Bowman 1990" in note and "faithful" in note
+
+
+MODELS = ["em", "kmeans", "gmm", "missing", "coins", "soft", "datasets", "_core", "_validation"]
+TEACHING = {"check", "parse", "symbolic", "grading", "notebook_tools"}
+PRESENTATION = {"plotting", "widgets", "slides", "site"}
+
+
+def emkit_imports(path: Path) -> set[str]:
+    """The emkit modules a file imports (relative or absolute), at any depth of the code."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module:  # from .x import y
+                found.add(node.module.split(".")[0])
+            elif node.level == 1:  # from . import x, y
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif node.module and node.module.split(".")[0] == "emkit":
+                parts = node.module.split(".")
+                found.update([parts[1]] if len(parts) > 1 else [a.name for a in node.names])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("emkit."))
+    return found
+
+
+def test_models_import_no_teaching_tool_or_presentation_module():
+    for name in MODELS:
+        imported = emkit_imports(ROOT / "emkit" / f"{name}.py")
+        assert not imported & (TEACHING | PRESENTATION), (name, imported & (TEACHING | PRESENTATION))
+        assert imported <= set(MODELS), (name, imported - set(MODELS))
+    # the layer lists cover the whole package, so a new module must pick its layer
+    modules = {p.stem for p in (ROOT / "emkit").glob("*.py")} | {
+        p.name for p in (ROOT / "emkit").iterdir() if p.is_dir() and (p / "__init__.py").exists()
+    }
+    assert modules - {"__init__", "__main__"} == set(MODELS) | TEACHING | PRESENTATION
+
+
+def test_emkit_imports_sees_every_import_style(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "from . import em, gmm\nfrom ._core import Prepared\nfrom emkit.check import x\nimport emkit.widgets\n"
+        "def f():\n    from . import plotting\n"
+    )
+    assert emkit_imports(sample) == {"em", "gmm", "_core", "check", "widgets", "plotting"}
+
+
+@pytest.mark.parametrize(
+    "name", ["coins", "datasets", "em", "gmm", "kmeans", "missing", "soft", "parse", "plotting", "symbolic", "widgets"]
+)
+def test_all_lists_exactly_the_public_functions_and_classes(name):
+    import importlib
+    import inspect
+
+    module = importlib.import_module(f"emkit.{name}")
+    public = {
+        n
+        for n, obj in vars(module).items()
+        if not n.startswith("_")
+        and (inspect.isfunction(obj) or inspect.isclass(obj))
+        and obj.__module__ == module.__name__
+    }
+    assert set(module.__all__) <= set(vars(module)), set(module.__all__) - set(vars(module))
+    assert public <= set(module.__all__), f"public but not in __all__: {sorted(public - set(module.__all__))}"
