@@ -466,11 +466,11 @@ def q_function(X, responsibilities, weights, means, covariances, covariance_type
 
 
 def elbo(X, responsibilities, weights, means, covariances, covariance_type: str = "full") -> float:
-    """The lower bound 𝓛(θ) = Q(θ | θᵗ) + H(r) ≤ log p(X | θ), for any θ.
+    """The free energy (ELBO) F(r, θ) = Q(θ | θᵗ) + H(r) ≤ log p(X | θ), for any θ.
 
     ``responsibilities`` r are the E-step's at the old θᵗ and H(r) =
     -Σ_i Σ_k r_ik log r_ik is their entropy (which does not depend on θ).
-    Jensen's inequality gives 𝓛(θ) ≤ log p(X | θ) for every θ, with equality
+    Jensen's inequality gives F(r, θ) ≤ log p(X | θ) for every θ, with equality
     at θ = θᵗ: the bound touches the log-likelihood where it was built. The
     gap is Σ_i KL(r_i ‖ p(z_i | x_i, θ)).
     """
@@ -555,7 +555,7 @@ def _m_step(prep: Prepared, resp_NK, spec: CovarianceType, reg_covar):
     if empty.size:
         k = int(empty[0])
         raise CollapseError(
-            f"component {k} collapsed: its effective count N_k = Σ_i r_ik is {Nk_K[k]:.3g}, "
+            f"{_component(k, len(Nk_K))} collapsed: its effective count N_k = Σ_i r_ik is {Nk_K[k]:.3g}, "
             "so no data support it and its mean is undefined. Try fewer components, "
             "another initialisation or seed, or restarts (n_init > 1)."
         )
@@ -577,7 +577,8 @@ def _numerically_singular(S_DD, scale_D) -> str | None:
     var_D = np.diag(S_DD)
     thin = np.flatnonzero(var_D <= floor * scale_D)
     if thin.size:
-        return f"its variance in feature {thin[0]} is {var_D[thin[0]]:.3g}, zero at the data's scale"
+        d = int(thin[0])
+        return f"its variance in feature {d + 1} (column {d}) is {var_D[d]:.3g}, zero at the data's scale"
     corr_DD = S_DD / np.sqrt(np.outer(var_D, var_D))
     smallest = np.linalg.eigvalsh(corr_DD).min()
     if smallest <= floor * len(var_D):
@@ -594,6 +595,11 @@ COLLAPSE_ADVICE = (
 )
 
 
+def _component(k: int, K: int) -> str:
+    """How a message names component k: counted from 1, as the text does, with its Python index."""
+    return f"component {k + 1} of {K} (index {k})"
+
+
 def _check_collapse(cov, spec: CovarianceType, Nk_K, reg_covar, scale_D) -> None:
     """Raise CollapseError if a new covariance is singular to working precision."""
     scale_D = np.where(scale_D > 0, scale_D, 1.0)  # a constant feature: judge on an absolute scale
@@ -602,7 +608,7 @@ def _check_collapse(cov, spec: CovarianceType, Nk_K, reg_covar, scale_D) -> None
             why = _numerically_singular(S_DD, scale_D)
             if why:
                 if spec.name == "full":
-                    who, count = f"component {k}", f"effective count N_k = {Nk_K[k]:.3g}"
+                    who, count = _component(k, len(Nk_K)), f"effective count N_k = {Nk_K[k]:.3g}"
                 else:
                     who, count = "the tied covariance", f"effective counts {np.array2string(Nk_K, precision=3)}"
                 raise CollapseError(f"{who} collapsed: {why} ({count}, reg_covar = {reg_covar:g}). {COLLAPSE_ADVICE}")
@@ -612,7 +618,7 @@ def _check_collapse(cov, spec: CovarianceType, Nk_K, reg_covar, scale_D) -> None
     if bad_K.any():
         k = int(np.flatnonzero(bad_K)[0])
         raise CollapseError(
-            f"component {k} collapsed: a variance is {var_KD[k].min():.3g}, zero at the data's scale "
+            f"{_component(k, len(Nk_K))} collapsed: a variance is {var_KD[k].min():.3g}, zero at the data's scale "
             f"(effective count N_k = {Nk_K[k]:.3g}, reg_covar = {reg_covar:g}). {COLLAPSE_ADVICE}"
         )
 

@@ -44,12 +44,16 @@ __all__ = [
     "conditional_normal_2d",
     "derive_mean",
     "derive_sigma_2x2",
+    "derive_constrained_covariances",
+    "derive_sigma_general",
+    "derive_weights_lagrange",
     "sigma_2x2_direct_solve",
     "derive_tau",
     "derive_variance",
     "evaluate",
     "logdet_explicit_gradient",
     "logdet_matrixsymbol_derivative",
+    "matrix_gradient",
     "normal_2d_symbols",
     "normal_log_density",
     "q_function",
@@ -386,3 +390,130 @@ def evaluate(expr, x, T1, **params) -> float:
     if stray:
         raise ValueError(f"no value given for {', '.join(sorted(map(str, stray)))}")
     return float(out)
+
+
+# ---------------------------------------------------------------------------
+# General K and D (notebook 05): a Lagrange multiplier, and two matrix-calculus rules
+# ---------------------------------------------------------------------------
+
+
+def derive_weights_lagrange(K: int = 4):
+    """π_k maximising Σ_k N_k log π_k subject to Σ_k π_k = 1, through a Lagrange multiplier λ.
+
+    Returns the Lagrangian, the stationarity equations and the solution for
+    π_1..π_K and λ (SymPy solves the K + 1 equations):
+
+    >>> out = derive_weights_lagrange(3)
+    >>> out["solution"][out["pi"][0]]
+    N_1/(N_1 + N_2 + N_3)
+    >>> out["solution"][out["lam"]]
+    N_1 + N_2 + N_3
+    """
+    pi = sp.symbols(f"pi_1:{K + 1}", positive=True)
+    N = sp.symbols(f"N_1:{K + 1}", positive=True)
+    lam = sp.Symbol("lambda", positive=True)
+    lagrangian = sum(n * sp.log(p) for n, p in zip(N, pi, strict=True)) + lam * (1 - sum(pi))
+    equations = [sp.diff(lagrangian, v) for v in (*pi, lam)]
+    (solution,) = sp.solve(equations, [*pi, lam], dict=True)
+    return {"pi": pi, "N": N, "lam": lam, "lagrangian": lagrangian, "equations": equations, "solution": solution}
+
+
+def matrix_gradient(expr, L):
+    """∂ expr / ∂L for a sum of terms c·log det L and c·tr(L A), c and A free of L, by two rules.
+
+    The rules (verified against finite differences in the tests, at D = 2, 3, 5):
+
+    * ∂ log det Λ / ∂Λ = Λ⁻ᵀ
+    * ∂ tr(Λ A) / ∂Λ = Aᵀ
+
+    Anything else raises ``ValueError`` rather than guess (SymPy's own
+    ``diff`` returns 0 for the first rule: :func:`logdet_matrixsymbol_derivative`).
+    """
+    out = sp.ZeroMatrix(*L.shape)
+    for term in sp.Add.make_args(sp.expand(expr)):
+        coeff, factor = term.as_independent(L, as_Add=False)
+        if factor == sp.log(sp.Determinant(L)):
+            out += coeff * L.I.T
+        elif isinstance(factor, sp.Trace) and isinstance(factor.arg, sp.MatMul) and factor.arg.args[0] == L:
+            rest = sp.MatMul(*factor.arg.args[1:]).doit()
+            if rest.has(L):
+                raise ValueError(f"no rule for {factor}: the rest of the product depends on {L}")
+            out += coeff * rest.T
+        elif factor.has(L):
+            raise ValueError(f"no rule for the term {term} (only log det {L} and tr({L} A) are covered)")
+    return out
+
+
+def derive_sigma_general():
+    """Σ_k for any D: maximise (N_k/2) log det Λ - ½ tr(Λ S) over the precision Λ = Σ_k⁻¹.
+
+    S = Σ_i r_ik (x_i - μ_k)(x_i - μ_k)ᵀ is the weighted scatter (symmetric,
+    D×D). The gradient from :func:`matrix_gradient` is (N_k/2) Λ⁻ᵀ - ½ Sᵀ;
+    with Λ and S symmetric, setting it to zero is linear in Σ = Λ⁻¹:
+    (N_k/2) Σ = ½ S, so Σ = S / N_k. Returns the objective, the gradient, the
+    symmetric form of the equation, and Σ.
+
+    >>> derive_sigma_general()["Sigma"]
+    1/N_k*S
+    """
+    D = sp.Symbol("D", integer=True, positive=True)
+    Nk = sp.Symbol("N_k", positive=True)
+    Lam = sp.MatrixSymbol("Lambda", D, D)
+    S = sp.MatrixSymbol("S", D, D)
+    Sigma = sp.MatrixSymbol("Sigma", D, D)
+    objective = Nk / 2 * sp.log(sp.Determinant(Lam)) - sp.Rational(1, 2) * sp.Trace(Lam * S)
+    gradient = matrix_gradient(objective, Lam)
+    # Λ and S are symmetric: Λ⁻ᵀ = Λ⁻¹ = Σ and Sᵀ = S, after which the equation is linear in Σ
+    symmetric = gradient.subs({Lam.I.T: Sigma, S.T: S})
+    return {
+        "D": D,
+        "N_k": Nk,
+        "Lambda": Lam,
+        "S": S,
+        "objective": objective,
+        "gradient": gradient,
+        "equation": symmetric,
+        "Sigma": _solve_linear(symmetric, Sigma),
+    }
+
+
+def _solve_linear(equation, X):
+    """The matrix X with a·X + B = 0, for ``equation`` = a·X + B (a scalar, B free of X)."""
+    terms = sp.Add.make_args(equation)
+    a = sp.Add(*[t.as_coeff_mmul()[0] for t in terms if t.has(X)])
+    B = sp.MatAdd(*[t for t in terms if not t.has(X)])
+    return sp.simplify(-B / a)
+
+
+def derive_constrained_covariances():
+    """The M-step for the constrained covariance types, each by maximising its part of Q with SymPy.
+
+    With the weighted scatter S_k (and its diagonal entries S_k,dd) and N_k = Σ_i r_ik:
+
+    * spherical, Σ_k = s I: maximise -(N_k D / 2) log s - tr(S_k) / (2 s) over s;
+    * diag, Σ_k = diag(s_1..s_D): each s_d separately, -(N_k / 2) log s_d - S_k,dd / (2 s_d);
+    * tied, Σ_k = Σ for every k: in the precision Λ, (N/2) log det Λ - ½ tr(Λ Σ_k S_k), through
+      :func:`matrix_gradient` (N = Σ_k N_k).
+
+    >>> out = derive_constrained_covariances()
+    >>> out["spherical"], out["diag"], out["tied"]
+    (trS_k/(D*N_k), S_kdd/N_k, 1/N*S_total)
+    """
+    D, Nk, N = sp.symbols("D N_k N", positive=True)
+    s, trS, Sdd = sp.symbols("s trS_k S_kdd", positive=True)
+    spherical = -(Nk * D / 2) * sp.log(s) - trS / (2 * s)
+    diag = -(Nk / 2) * sp.log(s) - Sdd / (2 * s)
+    (s_spherical,) = sp.solve(sp.diff(spherical, s), s)
+    (s_diag,) = sp.solve(sp.diff(diag, s), s)
+    Dm = sp.Symbol("D", integer=True, positive=True)
+    Lam = sp.MatrixSymbol("Lambda", Dm, Dm)
+    S_total = sp.MatrixSymbol("S_total", Dm, Dm)  # Σ_k S_k, symmetric
+    Sigma = sp.MatrixSymbol("Sigma", Dm, Dm)
+    tied = N / 2 * sp.log(sp.Determinant(Lam)) - sp.Rational(1, 2) * sp.Trace(Lam * S_total)
+    equation = matrix_gradient(tied, Lam).subs({Lam.I.T: Sigma, S_total.T: S_total})
+    return {
+        "spherical": s_spherical,
+        "diag": s_diag,
+        "tied": _solve_linear(equation, Sigma),
+        "symbols": {"D": D, "N_k": Nk, "N": N, "trS_k": trS, "S_kdd": Sdd, "S_total": S_total},
+    }

@@ -604,3 +604,39 @@ MORE += [
     ),
 ]
 CORPUS = CORPUS + MORE
+
+# =====================================================================================
+# 05 · the MAP covariance update
+# =====================================================================================
+
+
+def map_loop(S, n, P, nu):
+    D = len(S)
+    out = np.zeros((D, D))
+    for a in range(D):
+        for b in range(D):
+            out[a, b] = (S[a][b] + P[a][b]) / (n + nu + D + 1)
+    return out
+
+
+def map_from_objective(S, n, P, nu):
+    """The learner maximises −(n+ν+D+1)/2 log det Σ − ½ tr((S+Ψ)Σ⁻¹) by writing its stationary point."""
+    D = S.shape[0]
+    a = (n + nu + D + 1) / 2
+    return 0.5 * (S + P) / a
+
+
+MAP = [
+    (map_loop, "pass"),
+    (map_from_objective, "pass"),
+    (lambda S, n, P, nu: np.asarray((np.matrix(S) + np.matrix(P)) / (n + nu + np.shape(S)[0] + 1)), "pass"),
+    (lambda S, n, P, nu: [[float(v) for v in row] for row in (S + P) / (n + nu + len(S) + 1)], "pass"),
+    (lambda S, n, P, nu: S / n, "no prior (the ML update)"),
+    (lambda S, n, P, nu: np.divide(S, n + nu + len(S) + 1), "the prior scale left out"),
+    (lambda S, n, P, nu: (S + np.linalg.inv(P)) / (n + nu + len(S) + 1), "Ψ⁻¹ for Ψ"),
+    (lambda S, n, P, nu: (S + P) / (n + nu - len(S) - 1), "the posterior mean, not its mode"),
+    (lambda S, n, P, nu: (S + P) / (n + nu), "D + 1 missing from the count"),
+    (lambda S, n, P, nu: (P + S) / (nu + n + S.shape[1]), "the count one short"),
+    (lambda S, n, P, nu: (S + P) / (n - 1 + nu + len(S) + 1), "the count one short"),
+]
+CORPUS = CORPUS + [("05-map-sigma", a, e) for a, e in MAP]

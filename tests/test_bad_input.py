@@ -111,13 +111,19 @@ def test_bad_responsibilities(resp, message):
         gmm.m_step(X_OK, resp)
 
 
+COMPONENT_2 = r"component 2 of 2 \(index 1\)"  # counted from 1, as the text does, with its Python index
+
+
 def test_collapse_names_component_count_and_remedy():
     # Component 1 is responsible for a single point: its covariance is singular.
     X = np.random.default_rng(1).normal(size=(20, 2))
     resp = np.zeros((20, 2))
     resp[:, 0] = 1.0
     resp[7] = [0.0, 1.0]
-    with pytest.raises(gmm.CollapseError, match=r"component 1 collapsed: its variance in feature 0 is 0") as info:
+    with pytest.raises(
+        gmm.CollapseError,
+        match=COMPONENT_2 + r" collapsed: its variance in feature 1 \(column 0\) is 0",
+    ) as info:
         gmm.m_step(X, resp)
     assert "effective count N_k = 1" in str(info.value) and "reg_covar" in str(info.value)
     # the floor fixes it
@@ -128,7 +134,7 @@ def test_collapse_names_component_count_and_remedy():
 def test_component_with_no_weight_collapses_clearly():
     resp = np.zeros((30, 2))
     resp[:, 0] = 1.0
-    with pytest.raises(gmm.CollapseError, match=r"component 1 collapsed: its effective count N_k .* is 0"):
+    with pytest.raises(gmm.CollapseError, match=COMPONENT_2 + r" collapsed: its effective count N_k .* is 0"):
         gmm.m_step(X_OK, resp)
 
 
@@ -136,7 +142,7 @@ def test_collapse_during_fit_is_reported_not_nan():
     # A point far from the rest, a component started on it with a tiny variance, no floor.
     X = np.vstack([np.random.default_rng(2).normal(size=(40, 2)), [[50.0, 50.0]]])
     init = ([0.5, 0.5], [[0.0, 0.0], [50.0, 50.0]], [np.eye(2), 1e-3 * np.eye(2)])
-    with pytest.raises(gmm.CollapseError, match=r"component 1 collapsed"):
+    with pytest.raises(gmm.CollapseError, match=r"component 2 of 2 \(index 1\) collapsed"):
         gmm.fit(X, 2, init=init, reg_covar=0.0)
     result = gmm.fit(X, 2, init=init, reg_covar=1e-6)  # the standard remedy
     assert np.isfinite(result.log_likelihood)
@@ -161,15 +167,19 @@ def test_bad_kmeans_arguments(call, error, message):
 
 
 def test_numerically_singular_covariance_is_a_collapse_not_garbage():
-    """Old Faithful's waiting times are whole minutes: a component started on one point is pulled
-    onto the 10 eruptions with waiting = 79, a line. Its first covariance has an eigenvalue of about
-    1e-219: positive, so Cholesky succeeds, but every density computed from it is meaningless."""
+    """A component started on one Old Faithful point with a small variance collapses at the first
+    M-step: its responsibilities fall on point 0 and one other eruption with the same whole-minute
+    waiting time (N_k = 1.6), a line, so its variance across the line is about 1e-219: positive, so
+    Cholesky succeeds, but every density computed from it is meaningless."""
     from emkit import datasets
 
     X = datasets.old_faithful()
     base = gmm.fit(X, 1)
     trap = ([0.5, 0.5], np.vstack([base.means, X[:1]]), np.stack([base.covariances[0], 1e-3 * np.eye(2)]))
-    with pytest.raises(gmm.CollapseError, match=r"component 1 collapsed: its variance in feature 1 is .* zero at"):
+    with pytest.raises(
+        gmm.CollapseError,
+        match=COMPONENT_2 + r" collapsed: its variance in feature 2 \(column 1\) is .* zero at",
+    ):
         gmm.fit(X, 2, init=trap, reg_covar=0.0)
 
 

@@ -172,3 +172,151 @@ def test_evaluate_handles_a_sum_inside_a_sum():
     expr = symbolic.total((V.x[i] - mean) ** 2) / V.N
     ref_mean = np.sum(T1 * x) / np.sum(T1)
     assert symbolic.evaluate(expr, x, T1) == pytest.approx(np.mean((x - ref_mean) ** 2), rel=1e-12)
+
+
+# --- notebook 05: any K, any D --------------------------------------------------------
+
+
+def test_lagrange_weights_are_the_constrained_maximum_numerically():
+    import numpy as np
+    from scipy.optimize import minimize
+
+    out = symbolic.derive_weights_lagrange(4)
+    counts = np.array([3.2, 7.5, 1.1, 8.2])
+    values = dict(zip(out["N"], counts, strict=True))
+    symbolic_pi = np.array([float(out["solution"][p].subs(values)) for p in out["pi"]])
+    assert float(out["solution"][out["lam"]].subs(values)) == pytest.approx(counts.sum())
+    # an independent reference: SciPy's constrained optimiser on the same objective
+    ref = minimize(
+        lambda p: -np.sum(counts * np.log(p)),
+        np.full(4, 0.25),
+        constraints=[{"type": "eq", "fun": lambda p: p.sum() - 1}],
+        bounds=[(1e-9, 1)] * 4,
+        method="SLSQP",
+        options={"ftol": 1e-14},
+    )
+    np.testing.assert_allclose(symbolic_pi, ref.x, atol=1e-6)
+
+
+def _fd_gradient(f, A, h=1e-6):
+    import itertools
+
+    import numpy as np
+
+    G = np.zeros_like(A)
+    for r, c in itertools.product(range(len(A)), repeat=2):
+        E = np.zeros_like(A)
+        E[r, c] = h
+        G[r, c] = (f(A + E) - f(A - E)) / (2 * h)
+    return G
+
+
+@pytest.mark.parametrize("D", [2, 3, 5])
+def test_matrix_gradient_rules_match_finite_differences(D):
+    import numpy as np
+
+    rng = np.random.default_rng(D)
+    B = rng.normal(size=(D, D))
+    Lam_num = B @ B.T + D * np.eye(D)
+    A_num = rng.normal(size=(D, D))
+    Lam, A = sp.MatrixSymbol("Lambda", D, D), sp.MatrixSymbol("A", D, D)
+    c1, c2 = sp.Rational(3, 2), sp.Rational(-1, 2)
+    grad = symbolic.matrix_gradient(c1 * sp.log(sp.Determinant(Lam)) + c2 * sp.Trace(Lam * A), Lam)
+    numeric = np.array(sp.lambdify((Lam, A), grad, "numpy")(Lam_num, A_num), dtype=float)  # Λ⁻ᵀ as numpy
+
+    def f(L):
+        return 1.5 * np.linalg.slogdet(L)[1] - 0.5 * np.trace(L @ A_num)
+
+    np.testing.assert_allclose(numeric, _fd_gradient(f, Lam_num), atol=1e-7)
+
+
+def test_matrix_gradient_refuses_terms_it_has_no_rule_for():
+    Lam = sp.MatrixSymbol("Lambda", 3, 3)
+    with pytest.raises(ValueError, match="no rule"):
+        symbolic.matrix_gradient(sp.Trace(Lam * Lam), Lam)
+
+
+@pytest.mark.parametrize("D", [2, 3, 5])
+def test_general_sigma_is_the_maximum_at_every_dimension(D):
+    import numpy as np
+
+    out = symbolic.derive_sigma_general()
+    assert out["Sigma"] == out["S"] / out["N_k"]
+    rng = np.random.default_rng(10 + D)
+    X = rng.normal(size=(50, D)) @ rng.normal(size=(D, D))
+    r = rng.uniform(0.05, 1.0, size=50)
+    mu = (r[:, None] * X).sum(0) / r.sum()
+    S = (r[:, None] * (X - mu)).T @ (X - mu)
+    Nk = r.sum()
+    Sigma = np.array(sp.lambdify((out["S"], out["N_k"]), out["Sigma"], "numpy")(S, Nk), dtype=float)
+
+    def q(Sig):  # the Σ part of Q, written in Σ (not Λ): an independent form of the objective
+        return -Nk / 2 * np.linalg.slogdet(Sig)[1] - 0.5 * np.trace(np.linalg.solve(Sig, S))
+
+    assert np.abs(_fd_gradient(q, Sigma)).max() < 1e-6 * abs(q(Sigma))
+    for _ in range(100):
+        E = rng.normal(size=(D, D)) * 0.1 * np.linalg.eigvalsh(Sigma).min() / D
+        assert q(Sigma + (E + E.T) / 2) < q(Sigma)
+
+
+def test_missing_information_rate_matches_the_em_map_derivative():
+    """ρ = 1 − I_o/I_c (notebook 05) against the EM map's slope at its fixed point, by finite differences."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    delta = 1.0
+    x = np.where(rng.random(3000) < 0.3, delta, -delta) + rng.normal(size=3000)
+    f1 = np.exp(-0.5 * (x - delta) ** 2)
+    f2 = np.exp(-0.5 * (x + delta) ** 2)
+
+    def em_map(pi):
+        return float(np.mean(pi * f1 / (pi * f1 + (1 - pi) * f2)))
+
+    pi = 0.5
+    for _ in range(5000):
+        pi = em_map(pi)
+    I_c = len(x) / (pi * (1 - pi))
+    I_o = np.sum((f1 - f2) ** 2 / (pi * f1 + (1 - pi) * f2) ** 2)
+    # I_o is minus the second derivative of the log-likelihood: check that too
+    ll = lambda p: np.sum(np.log(p * f1 + (1 - p) * f2))  # noqa: E731
+    h = 1e-4
+    assert -(ll(pi + h) - 2 * ll(pi) + ll(pi - h)) / h**2 == pytest.approx(I_o, rel=1e-5)
+    slope = (em_map(pi + 1e-6) - em_map(pi - 1e-6)) / 2e-6
+    assert slope == pytest.approx(1 - I_o / I_c, rel=1e-6)
+
+
+@pytest.mark.parametrize("covariance_type", ["spherical", "diag", "tied"])
+def test_constrained_covariance_derivations_match_scikit_learn(covariance_type):
+    """The SymPy-derived M-steps (notebook 05), evaluated, against one scikit-learn iteration's covariances."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+
+    out = symbolic.derive_constrained_covariances()
+    sym = out["symbols"]
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(300, 3)) * [1.0, 2.0, 0.5]
+    means = rng.normal(size=(2, 3))
+    weights = np.array([0.4, 0.6])
+    joint = np.stack([weights[k] * multivariate_normal(means[k], np.eye(3)).pdf(X) for k in range(2)], axis=1)
+    resp = joint / joint.sum(axis=1, keepdims=True)
+    Nk = resp.sum(0)
+    new_means = (resp.T @ X) / Nk[:, None]
+    S = np.stack([(resp[:, k, None] * (X - new_means[k])).T @ (X - new_means[k]) for k in range(2)])
+    if covariance_type == "spherical":
+        ours = np.array([float(out["spherical"].subs({sym["trS_k"]: np.trace(S[k]), sym["D"]: 3, sym["N_k"]: Nk[k]}))
+                         for k in range(2)])  # fmt: skip
+    elif covariance_type == "diag":
+        ours = np.array([[float(out["diag"].subs({sym["S_kdd"]: S[k, d, d], sym["N_k"]: Nk[k]})) for d in range(3)]
+                         for k in range(2)])  # fmt: skip
+    else:
+        ours = np.array(sp.lambdify((sym["S_total"], sym["N"]), out["tied"], "numpy")(S.sum(0), len(X)), dtype=float)
+    prec = {"spherical": np.ones(2), "diag": np.ones((2, 3)), "tied": np.eye(3)}[covariance_type]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = GaussianMixture(
+            2, covariance_type=covariance_type, weights_init=weights, means_init=means, precisions_init=prec,
+            max_iter=1, tol=0, reg_covar=0.0,
+        ).fit(X)  # fmt: skip
+    np.testing.assert_allclose(ours, ref.covariances_, rtol=1e-9)

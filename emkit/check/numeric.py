@@ -1,4 +1,4 @@
-"""Checks of the exercises whose answer is a numpy function (notebooks 01-04).
+"""Checks of the exercises whose answer is a numpy function (notebooks 01-05).
 
 Each exercise is a :class:`~emkit.check.engine.FunctionExercise`: its cases,
 the fields the answer returns, the expected values, and its table of known
@@ -21,6 +21,7 @@ __all__ = [
     "kmeans_assign",
     "kmeans_update",
     "m_step",
+    "map_covariance",
     "missing_conditional",
     "q_value",
     "responsibilities",
@@ -1257,3 +1258,90 @@ M_STEP = FunctionExercise(
 def m_step(fn, seed: int | None = None):
     """Check ``fn(X, resp_NK) -> (weights, means, covariances)`` (full covariances, no regularisation)."""
     return run(M_STEP, fn, seed)
+
+
+# ---------------------------------------------------------------------------
+# MAP-EM (notebook 05)
+# ---------------------------------------------------------------------------
+
+
+def _map_cases(rng):
+    cases = []
+    for name, D, Nk, nu in (
+        ("2-D, a well-supported component", 2, 40.0, 4.0),
+        ("3-D, a component on two points (its scatter is singular)", 3, 1.6, 5.0),
+        ("1-D", 1, 7.5, 3.0),
+        ("5-D", 5, 20.0, 8.0),
+    ):
+        if "singular" in name:
+            v = rng.normal(size=(D, 1))
+            S = Nk * (v @ v.T)  # rank one: the maximum-likelihood Σ would not be invertible
+        else:
+            S = Nk * _spd(rng, D)
+        Psi = 0.1 * _spd(rng, D)
+        cases.append(Case(name=name, args=(S, Nk, Psi, nu), S=S, Nk=Nk, Psi=Psi, nu=nu, D=D, dims={"D": D}))
+    return cases
+
+
+def _map(c, scale=None, count=None):
+    scale = c.Psi if scale is None else scale
+    count = c.Nk + c.nu + c.D + 1 if count is None else count
+    return (c.S + scale) / count
+
+
+MAP_COVARIANCE = FunctionExercise(
+    title="the MAP covariance update (an inverse-Wishart prior)",
+    signature="map_covariance(scatter_DD, count, prior_scale_DD, prior_dof) -> Sigma_DD",
+    fields=(
+        Field(
+            "Sigma",
+            shape=lambda c: (c.dims["D"], c.dims["D"]),
+            causes=lambda c: [((), "one number: Σ is a D×D matrix (the scatter plus the prior scale, over a count).")],
+            rtol=1e-9,
+        ),
+    ),
+    cases=_map_cases,
+    expected=lambda c: {"Sigma": _map(c)},
+    mistakes=(
+        Mistake(
+            "no prior (the ML update)",
+            "that is the maximum-likelihood update S/N_k: the prior adds Ψ to the scatter and ν + D + 1 to the count.",
+            lambda c: c.S / c.Nk,
+        ),
+        Mistake(
+            "the prior scale left out",
+            "the count is right but Ψ is missing from the numerator: Σ = (S + Ψ)/(N_k + ν + D + 1).",
+            lambda c: _map(c, scale=0.0),
+        ),
+        Mistake(
+            "Ψ⁻¹ for Ψ",
+            "you added Ψ⁻¹; the inverse-Wishart's scale Ψ is added as it is (it is a scatter, like S).",
+            lambda c: _map(c, scale=np.linalg.inv(c.Psi)),
+        ),
+        Mistake(
+            "the posterior mean, not its mode",
+            "N_k + ν - D - 1 in the denominator gives the posterior *mean* of Σ; the M-step takes the maximum, "
+            "the *mode*, with N_k + ν + D + 1.",
+            lambda c: _map(c, count=c.Nk + c.nu - c.D - 1),
+        ),
+        Mistake(
+            "D + 1 missing from the count",
+            "the denominator is N_k + ν + D + 1: the prior's log det term contributes (ν + D + 1)/2, not ν/2.",
+            lambda c: _map(c, count=c.Nk + c.nu),
+        ),
+        Mistake(
+            "the count one short",
+            "your denominator is N_k + ν + D, one short of N_k + ν + D + 1: a lost + 1, or N_k - 1 in place of "
+            "N_k (N_k - 1 belongs to unbiased variance estimates, not to an M-step).",
+            lambda c: _map(c, count=c.Nk + c.nu + c.D),
+        ),
+    ),
+    factors=lambda c, name: {"N_k / (N_k + ν + D + 1)": c.Nk / (c.Nk + c.nu + c.D + 1)},
+    fallback="Σ_k = (S_k + Ψ) / (N_k + ν + D + 1), with S_k = Σ_i r_ik (x_i - μ_k)(x_i - μ_k)ᵀ.",
+    default_seed=13,
+)
+
+
+def map_covariance(fn, seed: int | None = None):
+    """Check ``fn(scatter_DD, count, prior_scale_DD, prior_dof) -> Sigma_DD``: (S + Ψ)/(N_k + ν + D + 1)."""
+    return run(MAP_COVARIANCE, fn, seed)

@@ -150,6 +150,12 @@ _LIST = [
         "04-m-step", "04_gmm_exercise", 12, "the M-step in numpy", "m_step", "function", numeric.m_step,
         "m_step(X, resp_NK) -> (weights, means, covariances)", forbidden=_M_STEP,
     ),
+    Exercise(
+        "05-map-sigma", "05_em_deeper", 13, "the MAP covariance update", "map_covariance", "function",
+        numeric.map_covariance, "map_covariance(scatter_DD, count, prior_scale_DD, prior_dof) -> Sigma_DD",
+        forbidden=("emkit.gmm.update_covariances", "emkit.gmm.reference_covariances"),
+        allowed=("emkit.gmm.m_step",),
+    ),
 ]  # fmt: skip
 
 #: Every exercise of the course, by id, in course order.
