@@ -15,9 +15,14 @@ LOG_2PI = float(np.log(2.0 * np.pi))
 BLOCK_FLOATS = 1 << 17  # a row block's temporaries stay around 1 MiB: they live in the cache
 
 
+def block_rows(width: int, *, block_floats: int = BLOCK_FLOATS, minimum: int = 64) -> int:
+    """How many rows of ``width`` floats make one cache-sized block."""
+    return max(minimum, block_floats // max(width, 1))
+
+
 def row_blocks(N: int, width: int, *, block_floats: int = BLOCK_FLOATS, minimum: int = 64):
     """Slices of rows such that a block of ``width`` floats per row stays in cache."""
-    rows = max(minimum, block_floats // max(width, 1))
+    rows = block_rows(width, block_floats=block_floats, minimum=minimum)
     for start in range(0, N, rows):
         yield slice(start, min(N, start + rows))
 

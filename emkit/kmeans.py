@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._core import Prepared
+from ._core import Prepared, block_rows, row_blocks
 from ._validation import check_count, check_data, check_positive_float, distinct_rows
 from .em import FitResult, best_of
 
@@ -97,14 +97,12 @@ def _squared_distances(prep: Prepared, centers_c_KD) -> np.ndarray:
     return d2_NK
 
 
-def _block_rows(K: int) -> int:
-    return max(1024, (1 << 17) // K)  # a (K, B) block of about 1 MiB: it stays in cache
+MIN_BLOCK_ROWS = 1024
 
 
 def _blocks(N: int, K: int):
-    rows = _block_rows(K)
-    for start in range(0, N, rows):
-        yield slice(start, min(N, start + rows))
+    """Row blocks whose (K, B) distance block is about 1 MiB (at least 1,024 rows): it stays in cache."""
+    return row_blocks(N, K, minimum=MIN_BLOCK_ROWS)
 
 
 def _assign(prep: Prepared, centers_c_KD):
@@ -122,7 +120,8 @@ def _assign(prep: Prepared, centers_c_KD):
     keep = np.int64(~((1 << bits) - 1))
     index_K1 = np.arange(K, dtype=np.int64)[:, None]
     key_N = np.empty(N, dtype=np.int64)
-    g_buffer = np.empty((K, _block_rows(K)))  # one buffer for every block: no fresh pages per block
+    # one buffer for every block: no fresh pages per block
+    g_buffer = np.empty((K, block_rows(K, minimum=MIN_BLOCK_ROWS)))
     for rows in _blocks(N, K):
         g_KB = g_buffer[:, : rows.stop - rows.start]
         np.matmul(W_KA, prep.aug_T[:, rows], out=g_KB)

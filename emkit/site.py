@@ -74,7 +74,7 @@ suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
 """
 
 
-def _chapter_cells(nb, stem: str):
+def _chapter_cells(nb):
     """The notebook as its chapter shows it (a copy)."""
     nb = copy.deepcopy(nb)
     nb.metadata.pop("widgets", None)
@@ -89,7 +89,7 @@ def _chapter_cells(nb, stem: str):
         first_line = cell.source.lstrip().splitlines()[0] if cell.source.strip() else ""
         if cell.cell_type == "markdown" and first_line.startswith(GLOSSARY_TITLE):
             in_glossary = True
-            link = nb_markdown(
+            link = _markdown_cell(
                 "## Notation\n\nEvery symbol the course uses is defined once, in the "
                 "[glossary](glossary.md); the notebook itself carries the same tables."
             )
@@ -115,7 +115,7 @@ def _chapter_cells(nb, stem: str):
     return nb, glossary_cells
 
 
-def nb_markdown(text: str):
+def _markdown_cell(text: str):
     import nbformat
 
     return nbformat.v4.new_markdown_cell(text)
@@ -153,7 +153,7 @@ def write_source(root: Path, src: Path, *, decks: bool = True, pdf: bool = True)
 
     chapters, titles, glossary = [], {}, []
     for path in sorted((root / "notebooks").glob("*.ipynb")):
-        nb, glossary_cells = _chapter_cells(nbformat.read(path, as_version=4), path.stem)
+        nb, glossary_cells = _chapter_cells(nbformat.read(path, as_version=4))
         if path.stem in CHAPTER_TITLES:  # the landing page already carries the course's title
             first = next(c for c in nb.cells if c.cell_type == "markdown")
             heading, _, rest = first.source.partition("\n")

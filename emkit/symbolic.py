@@ -461,10 +461,7 @@ def derive_sigma_general():
     Lam = sp.MatrixSymbol("Lambda", D, D)
     S = sp.MatrixSymbol("S", D, D)
     Sigma = sp.MatrixSymbol("Sigma", D, D)
-    objective = Nk / 2 * sp.log(sp.Determinant(Lam)) - sp.Rational(1, 2) * sp.Trace(Lam * S)
-    gradient = matrix_gradient(objective, Lam)
-    # Λ and S are symmetric: Λ⁻ᵀ = Λ⁻¹ = Σ and Sᵀ = S, after which the equation is linear in Σ
-    symmetric = gradient.subs({Lam.I.T: Sigma, S.T: S})
+    objective, gradient, symmetric, solution = _precision_stationary(Nk, Lam, S, Sigma)
     return {
         "D": D,
         "N_k": Nk,
@@ -473,8 +470,17 @@ def derive_sigma_general():
         "objective": objective,
         "gradient": gradient,
         "equation": symmetric,
-        "Sigma": _solve_linear(symmetric, Sigma),
+        "Sigma": solution,
     }
+
+
+def _precision_stationary(count, Lam, S, Sigma):
+    """Maximise (count/2) log det Λ - ½ tr(Λ S) over Λ: the objective, its gradient, the equation in Σ = Λ⁻¹
+    (Λ and S symmetric, so Λ⁻ᵀ = Σ and Sᵀ = S, and it is linear in Σ) and its solution."""
+    objective = count / 2 * sp.log(sp.Determinant(Lam)) - sp.Rational(1, 2) * sp.Trace(Lam * S)
+    gradient = matrix_gradient(objective, Lam)
+    symmetric = gradient.subs({Lam.I.T: Sigma, S.T: S})
+    return objective, gradient, symmetric, _solve_linear(symmetric, Sigma)
 
 
 def _solve_linear(equation, X):
@@ -509,11 +515,10 @@ def derive_constrained_covariances():
     Lam = sp.MatrixSymbol("Lambda", Dm, Dm)
     S_total = sp.MatrixSymbol("S_total", Dm, Dm)  # Σ_k S_k, symmetric
     Sigma = sp.MatrixSymbol("Sigma", Dm, Dm)
-    tied = N / 2 * sp.log(sp.Determinant(Lam)) - sp.Rational(1, 2) * sp.Trace(Lam * S_total)
-    equation = matrix_gradient(tied, Lam).subs({Lam.I.T: Sigma, S_total.T: S_total})
+    tied = _precision_stationary(N, Lam, S_total, Sigma)[3]
     return {
         "spherical": s_spherical,
         "diag": s_diag,
-        "tied": _solve_linear(equation, Sigma),
+        "tied": tied,
         "symbols": {"D": D, "N_k": Nk, "N": N, "trS_k": trS, "S_kdd": Sdd, "S_total": S_total},
     }
