@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench.py            # everything (several minutes)
     .venv/bin/python benchmarks/bench.py --quick    # the two smallest cases of each kind
-    .venv/bin/python benchmarks/bench.py --only gmm|kmeans|widgets|notebooks
+    .venv/bin/python benchmarks/bench.py --only gmm|kmeans|assign|widgets|notebooks
 
 Method. Both libraries start from the same parameters with tol=0 and a fixed
 number of iterations (T per case; three times as many for the cheaper diag
@@ -210,6 +210,71 @@ def bench_kmeans(cases):
         )
 
 
+ASSIGN_PROCESSES = 6
+
+
+def _assign_one_process(variant: str) -> None:
+    """In a fresh process: the median ms of a pass of the assignment, emkit's or with 1 MiB products (one per process,
+    so that OpenBLAS's threads, once woken by the second, cannot slow the first)."""
+    from emkit import kmeans as km
+    from emkit._core import Prepared
+
+    rng = np.random.default_rng(1)
+    N, D, K = 300_000, 10, 20
+    prep = Prepared(rng.uniform(size=(N, D)))
+    centers = [prep.Xc_ND[rng.choice(N, K, replace=False)] for _ in range(5)]
+    low = np.int64(31)
+    index_K1 = np.arange(K, dtype=np.int64)[:, None]
+
+    def large_products(C):  # one product per 1 MiB block (6,553 rows): OpenBLAS threads each one itself
+        W_KA, B = km._distance_weights(C), 6553
+        labels, g_buffer, key_buffer = np.empty(N, dtype=np.intp), np.empty((K, B)), np.empty(B, dtype=np.int64)
+        for start in range(0, N, B):
+            rows = slice(start, min(N, start + B))
+            g_KB, key_B = g_buffer[:, : rows.stop - start], key_buffer[: rows.stop - start]
+            np.matmul(W_KA, prep.aug_T[:, rows], out=g_KB)
+            key_KB = g_KB.view(np.int64)
+            key_KB &= ~low
+            key_KB |= index_K1
+            np.minimum.reduce(key_KB, axis=0, out=key_B)
+            np.bitwise_and(key_B, low, out=labels[rows], casting="unsafe")
+        return labels
+
+    run = {"emkit": lambda C: km._assign(prep, C)[0], "large": large_products}[variant]
+    assert np.array_equal(run(centers[0]), kmeans_reference_labels(prep.Xc_ND, centers[0]))
+    times = []
+    for r in range(20):
+        t = time.perf_counter()
+        run(centers[r % 5])
+        times.append(time.perf_counter() - t)
+    print(f"{statistics.median(times) * 1e3:.2f}")
+
+
+def kmeans_reference_labels(X_ND, C_KD):
+    """Nearest centres the plain way, a block at a time: the check that both variants compute the same labels."""
+    return np.concatenate(
+        [((X_ND[i : i + 10_000, None, :] - C_KD[None]) ** 2).sum(-1).argmin(1) for i in range(0, len(X_ND), 10_000)]
+    )
+
+
+def bench_assign():
+    """The assignment step's matrix products: emkit's (small enough that OpenBLAS runs them in the calling
+    thread) against one product per 1 MiB block (which OpenBLAS splits over its threads), each process fresh:
+    on a small virtual machine the second is fast in some processes and slow in others."""
+    print(
+        f"\nk-means assignment, a pass over N = 300,000, D = 10, K = 20, median ms, {ASSIGN_PROCESSES} fresh processes"
+    )
+    print(f"{'round':>8} | {'emkit (products in this thread)':>32} | {'1 MiB products (OpenBLAS threads)':>34}")
+    for i in range(ASSIGN_PROCESSES):
+        ms = [
+            subprocess.run(
+                [sys.executable, __file__, "--assign-process", variant], capture_output=True, text=True, check=True
+            ).stdout.strip()
+            for variant in ("emkit", "large")
+        ]
+        print(f"{i + 1:8d} | {float(ms[0]):32.2f} | {float(ms[1]):34.2f}", flush=True)
+
+
 def bench_widgets():
     """A viewer's frame: its step drawn into the kept figure (blitting) and encoded, against a full redraw."""
     import matplotlib
@@ -275,8 +340,11 @@ def bench_notebooks():
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=["gmm", "kmeans", "widgets", "notebooks"])
+    parser.add_argument("--only", choices=["gmm", "kmeans", "assign", "widgets", "notebooks"])
+    parser.add_argument("--assign-process", choices=["emkit", "large"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.assign_process:
+        return _assign_one_process(args.assign_process)
     print("Machine:", machine())
     rate = matmul_gflops()
     print(f"Measured matrix multiply (2000×2000, float64): {rate:.1f} GFLOP/s")
@@ -291,6 +359,8 @@ def main():
         bench_gmm(gmm_cases, rate)
     if args.only in (None, "kmeans"):
         bench_kmeans(km_cases)
+    if args.only in (None, "assign"):
+        bench_assign()
     if args.only in (None, "widgets"):
         bench_widgets()
     if args.only in (None, "notebooks"):

@@ -22,7 +22,11 @@ def block_rows(width: int, *, block_floats: int = BLOCK_FLOATS, minimum: int = 6
 
 def row_blocks(N: int, width: int, *, block_floats: int = BLOCK_FLOATS, minimum: int = 64):
     """Slices of rows such that a block of ``width`` floats per row stays in cache."""
-    rows = block_rows(width, block_floats=block_floats, minimum=minimum)
+    return row_slices(N, block_rows(width, block_floats=block_floats, minimum=minimum))
+
+
+def row_slices(N: int, rows: int):
+    """Consecutive slices of ``rows`` rows (the last one shorter) covering 0..N."""
     for start in range(0, N, rows):
         yield slice(start, min(N, start + rows))
 

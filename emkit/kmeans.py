@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._core import Prepared, block_rows, row_blocks
+from ._core import Prepared, block_rows, row_blocks, row_slices
 from ._validation import check_count, check_data, check_positive_float, distinct_rows
 from .em import FitResult, best_of
 
@@ -69,16 +69,27 @@ def _check_labels(labels, n_samples: int, n_clusters: int) -> np.ndarray:
 # lowest INDEX_BITS bits of each are replaced by the centre's index k, and one
 # integer minimum gives both the smallest distance (to 52 - INDEX_BITS bits) and
 # its k. Distances equal to that precision go to the lower index.
+#
+# It runs in the calling thread, a block of rows at a time, each block's
+# distances from one matrix product of at most PRODUCT_MACS multiply-adds
+# (1,092 rows at K = 20, D = 10; never fewer than MIN_BLOCK_ROWS rows, so for
+# large K × D the products are larger): OpenBLAS computes a product that small
+# in the calling thread, so it never wakes its own worker threads for us. Measured on
+# a 2-core virtual machine (N = 300,000, D = 10, K = 20, a pass over the
+# data): with larger products OpenBLAS splits each one over both cores, which
+# takes 8-9 ms in some processes and 21-26 ms in others (its spinning worker
+# then shares the main thread's core), while small products take 11-16 ms in
+# every process. Worker threads of our own do not pay either: OpenBLAS
+# serialises products called from several threads at once, and the
+# element-wise steps on a block take microseconds, less than handing the
+# interpreter's lock from one thread to another costs there.
 INDEX_BITS_MAX = 10  # up to 1,024 centres; beyond, a plain argmin
+PRODUCT_MACS = 1 << 18  # OpenBLAS's default threshold: a product this small runs in the calling thread
+MIN_BLOCK_ROWS = 1024  # when K × (D + 2) is large, larger products: the calls' own costs stay small
 
 
 def _index_bits(K: int) -> int:
     return max(1, int(K - 1).bit_length())
-
-
-def _distances_block(prep: Prepared, W_KA, rows) -> np.ndarray:
-    """‖x_i - c_k‖² for a block of rows, as (K, B): one product with [x, 1, ‖x‖²] (see Prepared.aug_T)."""
-    return W_KA @ prep.aug_T[:, rows]
 
 
 def _distance_weights(centers_c_KD) -> np.ndarray:
@@ -87,62 +98,96 @@ def _distance_weights(centers_c_KD) -> np.ndarray:
     return np.hstack([-2.0 * centers_c_KD, np.einsum("kd,kd->k", centers_c_KD, centers_c_KD)[:, None], np.ones((K, 1))])
 
 
+def _block_rows(W_KA) -> int:
+    """Rows per block: one product of at most PRODUCT_MACS multiply-adds (K × (D + 2) a row), in cache."""
+    return min(block_rows(W_KA.shape[0]), max(MIN_BLOCK_ROWS, PRODUCT_MACS // W_KA.size))
+
+
+def _blocks(N: int, W_KA):
+    return row_slices(N, _block_rows(W_KA))
+
+
 def _squared_distances(prep: Prepared, centers_c_KD) -> np.ndarray:
     """‖x_i - c_k‖² for every point and (centred) centre: (N, K)."""
     W_KA = _distance_weights(centers_c_KD)
-    d2_NK = np.empty((prep.N, centers_c_KD.shape[0]))
-    for rows in _blocks(prep.N, centers_c_KD.shape[0]):
-        d2_NK[rows] = _distances_block(prep, W_KA, rows).T
-    np.maximum(d2_NK, 0.0, out=d2_NK)
+    d2_NK = np.empty((prep.N, W_KA.shape[0]))
+    for rows in _blocks(prep.N, W_KA):
+        np.maximum(W_KA @ prep.aug_T[:, rows], 0.0, out=d2_NK[rows].T)
     return d2_NK
 
 
-MIN_BLOCK_ROWS = 1024
+def _assign(prep: Prepared, centers_c_KD, out=None):
+    """Labels z_i = argmin_k ‖x_i - c_k‖² (c centred like X), and the sum of those least distances Σ_i d_i.
 
-
-def _blocks(N: int, K: int):
-    """Row blocks whose (K, B) distance block is about 1 MiB (at least 1,024 rows): it stays in cache."""
-    return row_blocks(N, K, minimum=MIN_BLOCK_ROWS)
-
-
-def _assign(prep: Prepared, centers_c_KD):
-    """Labels z_i = argmin_k ‖x_i - c_k‖² and the distances d_i = ‖x_i - c_{z_i}‖² (c centred like X)."""
+    ``out``: an array to write the labels into, so that a loop reuses its
+    memory instead of touching fresh pages every iteration.
+    """
     N, K = prep.N, centers_c_KD.shape[0]
     W_KA = _distance_weights(centers_c_KD)
+    labels_N = np.empty(N, dtype=np.intp) if out is None else out
+    total = 0.0
+    # one buffer for every block: no fresh pages per block
+    g_buffer = np.empty((K, _block_rows(W_KA)))
     bits = _index_bits(K)
     if bits > INDEX_BITS_MAX:
-        labels_N, d2_N = np.empty(N, dtype=np.intp), np.empty(N)
-        for rows in _blocks(N, K):
-            g_KB = _distances_block(prep, W_KA, rows)
+        for rows in _blocks(N, W_KA):
+            g_KB = g_buffer[:, : rows.stop - rows.start]
+            np.matmul(W_KA, prep.aug_T[:, rows], out=g_KB)
             labels_N[rows] = lab_B = g_KB.argmin(axis=0)
-            d2_N[rows] = g_KB[lab_B, np.arange(lab_B.size)]
-        return labels_N, np.maximum(d2_N, 0.0, out=d2_N)
-    keep = np.int64(~((1 << bits) - 1))
-    index_K1 = np.arange(K, dtype=np.int64)[:, None]
-    key_N = np.empty(N, dtype=np.int64)
-    # one buffer for every block: no fresh pages per block
-    g_buffer = np.empty((K, block_rows(K, minimum=MIN_BLOCK_ROWS)))
-    for rows in _blocks(N, K):
-        g_KB = g_buffer[:, : rows.stop - rows.start]
+            total += float(g_KB[lab_B, np.arange(lab_B.size)].sum())
+        return labels_N, max(total, 0.0)
+    low = np.int64((1 << bits) - 1)
+    keep = ~low
+    # k in every column, written out: OR-ing a whole array is several times cheaper than broadcasting a column
+    index_KB = np.repeat(np.arange(K, dtype=np.int64)[:, None], g_buffer.shape[1], axis=1)
+    key_buffer = np.empty(g_buffer.shape[1], dtype=np.int64)
+    for rows in _blocks(N, W_KA):
+        B = rows.stop - rows.start
+        g_KB, key_B = g_buffer[:, :B], key_buffer[:B]
         np.matmul(W_KA, prep.aug_T[:, rows], out=g_KB)
         key_KB = g_KB.view(np.int64)  # a round-off -1e-16 (a point on a centre) is negative, so still the least
         key_KB &= keep
-        key_KB |= index_K1
-        np.minimum.reduce(key_KB, axis=0, out=key_N[rows])
-    labels_N = (key_N & ~keep).astype(np.intp, copy=False)
-    key_N &= keep
-    d2_N = key_N.view(np.float64)
-    return labels_N, np.maximum(d2_N, 0.0, out=d2_N)
+        np.bitwise_or(key_KB, index_KB[:, :B], out=key_KB)
+        np.minimum.reduce(key_KB, axis=0, out=key_B)
+        np.bitwise_and(key_B, low, out=labels_N[rows], casting="unsafe")  # while the block is in cache
+        key_B &= keep
+        total += float(key_B.view(np.float64).sum())
+    return labels_N, max(total, 0.0)
 
 
-def _sums(prep: Prepared, labels_N, K, rows=None):
-    """Per-cluster sums of the centred points and counts (a bincount per feature, never a loop over points)."""
-    lab = labels_N if rows is None else labels_N[rows]
-    XcT = prep.XcT_DN if rows is None else prep.XcT_DN[:, rows]
-    sums_KD = np.empty((K, prep.D))
-    for d in range(prep.D):
-        sums_KD[:, d] = np.bincount(lab, weights=XcT[d], minlength=K)
-    return sums_KD, np.bincount(lab, minlength=K)
+def _sums(XcT_DN, labels_N, K):
+    """Per-cluster sums of the (centred) points, Σ_{i: z_i = k} x_i, and counts N_k (a bincount per feature)."""
+    sums_KD = np.empty((K, XcT_DN.shape[0]))
+    for d in range(XcT_DN.shape[0]):
+        sums_KD[:, d] = np.bincount(labels_N, weights=XcT_DN[d], minlength=K)
+    return sums_KD, np.bincount(labels_N, minlength=K)
+
+
+PAIR_BINS_MAX = 4096  # up to K = 64 the moved points are summed per (new, old) pair of clusters
+
+
+def _moved_sums(prep: Prepared, new_labels_N, old_labels_N, moved_M, K):
+    """How the cluster sums and counts change when the points ``moved_M`` change cluster.
+
+    Σ_{moved i} x_i ([z_i' = k] - [z_i = k]): the moved rows are gathered once
+    (``np.take`` copies whole rows, ten times faster than fancy indexing
+    here), then summed per pair (new cluster, old cluster) with one bincount
+    per feature; a pair's sum goes into its new cluster and out of its old.
+    """
+    x_MD = np.take(prep.Xc_ND, moved_M, axis=0)
+    new_M, old_M = new_labels_N[moved_M], old_labels_N[moved_M]
+    D = x_MD.shape[1]
+    if K * K <= PAIR_BINS_MAX:
+        pair_M = new_M * K + old_M
+        pair_sums = np.empty((K * K, D))
+        for d in range(D):
+            pair_sums[:, d] = np.bincount(pair_M, weights=x_MD[:, d], minlength=K * K)
+        pair_KKD = pair_sums.reshape(K, K, D)
+        pair_KK = np.bincount(pair_M, minlength=K * K).reshape(K, K)
+        return pair_KKD.sum(axis=1) - pair_KKD.sum(axis=0), pair_KK.sum(axis=1) - pair_KK.sum(axis=0)
+    into_KD, into_K = _sums(x_MD.T, new_M, K)
+    out_KD, out_K = _sums(x_MD.T, old_M, K)
+    return into_KD - out_KD, into_K - out_K
 
 
 def _relocate_empty(prep: Prepared, labels_N, sums_KD, counts_K, ref_c_KD):
@@ -164,15 +209,19 @@ def _relocate_empty(prep: Prepared, labels_N, sums_KD, counts_K, ref_c_KD):
 
 def _update(prep: Prepared, labels_N, K, old_centers_c_KD=None) -> np.ndarray:
     """c_k = mean of the (centred) points with z_i = k; empty clusters as in :func:`update`."""
-    sums_KD, counts_K = _sums(prep, labels_N, K)
+    sums_KD, counts_K = _sums(prep.XcT_DN, labels_N, K)
     if (counts_K == 0).any():
         _relocate_empty(prep, labels_N, sums_KD, counts_K, old_centers_c_KD)
     return sums_KD / counts_K[:, None]
 
 
-def _inertia(Xc_ND, centers_c_KD, labels_N) -> float:
-    diff_ND = Xc_ND - centers_c_KD[labels_N]
-    return float(np.einsum("nd,nd->", diff_ND, diff_ND))
+def _inertia(X_ND, centers_KD, labels_N) -> float:
+    """Σ_i ‖x_i - c_{z_i}‖² (X and the centres in the same frame), a cache-sized block of rows at a time."""
+    total = 0.0
+    for rows in row_blocks(X_ND.shape[0], 2 * X_ND.shape[1]):
+        diff_BD = X_ND[rows] - centers_KD[labels_N[rows]]
+        total += float(np.einsum("nd,nd->", diff_BD, diff_BD))
+    return total
 
 
 # ---------------------------------------------------------------------------
@@ -219,8 +268,7 @@ def inertia(X, centers, labels) -> float:
     X_ND = check_data(X)
     centers_KD = _check_centers(centers, X_ND.shape[1])
     labels_N = _check_labels(labels, X_ND.shape[0], centers_KD.shape[0])
-    center_D = X_ND.mean(axis=0)
-    return _inertia(X_ND - center_D, centers_KD - center_D, labels_N)
+    return _inertia(X_ND, centers_KD, labels_N)  # plain differences: no cancellation to avoid by centring
 
 
 def _plusplus(prep: Prepared, K: int, rng) -> np.ndarray | None:
@@ -263,7 +311,9 @@ class KMeansResult(FitResult):
     """A k-means fit.
 
     ``history["centers"]`` holds c⁰, ..., cᵀ (T = n_iter, so T + 1 entries);
-    ``history["labels"][t-1]`` the labels of assignment step t (from cᵗ⁻¹);
+    ``history["labels"][t-1]`` the labels of assignment step t (from cᵗ⁻¹),
+    in the smallest unsigned integer type that holds K - 1 (so that a long
+    fit on many points does not hold gigabytes of labels);
     ``history["inertia"][t-1]`` the inertia after update step t (labels of
     step t with centres cᵗ). The inertia never increases along the history.
     """
@@ -373,7 +423,8 @@ def _lloyd(prep: Prepared, centers_c_KD, max_iter, tol_abs) -> KMeansResult:
     * the cluster sums are updated by the points that changed cluster (few,
       after the first iterations) instead of summed afresh, and recomputed
       in full every REFRESH_EVERY iterations, after an empty cluster, and
-      whenever more than a quarter of the points moved;
+      whenever more than an eighth of the points moved (then summing
+      afresh is the cheaper of the two);
     * the inertia after each update comes from the one after the
       assignment: for fixed labels, J(z, c_new) = J(z, c_old) - Σ_k N_k
       ‖c_new,k - c_old,k‖² (the mean is where the sum of squared distances is
@@ -383,30 +434,32 @@ def _lloyd(prep: Prepared, centers_c_KD, max_iter, tol_abs) -> KMeansResult:
     K = centers_c_KD.shape[0]
     centers_c = centers_c_KD
     history = {"centers": [centers_c + prep.center_D], "labels": [], "inertia": []}
+    label_type = np.min_scalar_type(K - 1)  # the history's labels take 1 byte per point for K <= 256, not 8
     labels_N = sums_KD = counts_K = None
     converged = strict = False
     n_iter = 0
+    # the labels of this and the last iteration take turns in two arrays
+    label_buffers = (np.empty(prep.N, dtype=np.intp), np.empty(prep.N, dtype=np.intp))
     for t in range(1, max_iter + 1):
-        new_labels_N, d2_N = _assign(prep, centers_c)
+        new_labels_N, J_assigned = _assign(prep, centers_c, out=label_buffers[t % 2])
         moved_N = None if labels_N is None else np.flatnonzero(new_labels_N != labels_N)
-        if moved_N is None or sums_KD is None or t % REFRESH_EVERY == 0 or moved_N.size > prep.N // 4:
-            sums_KD, counts_K = _sums(prep, new_labels_N, K)
+        if moved_N is None or sums_KD is None or t % REFRESH_EVERY == 0 or moved_N.size > prep.N // 8:
+            sums_KD, counts_K = _sums(prep.XcT_DN, new_labels_N, K)
         elif moved_N.size:
-            into_KD, into_K = _sums(prep, new_labels_N, K, moved_N)
-            out_KD, out_K = _sums(prep, labels_N, K, moved_N)
-            sums_KD += into_KD - out_KD
-            counts_K += into_K - out_K
+            change_KD, change_K = _moved_sums(prep, new_labels_N, labels_N, moved_N, K)
+            sums_KD += change_KD
+            counts_K += change_K
         relocated = bool((counts_K == 0).any())
         if relocated:
             _relocate_empty(prep, new_labels_N, sums_KD, counts_K, centers_c)
         new_centers_c = sums_KD / counts_K[:, None]
         moved_KD = new_centers_c - centers_c
         if not relocated:
-            J = float(d2_N.sum()) - float(counts_K @ np.einsum("kd,kd->k", moved_KD, moved_KD))
+            J = J_assigned - float(counts_K @ np.einsum("kd,kd->k", moved_KD, moved_KD))
         else:
             J = _inertia(prep.Xc_ND, new_centers_c, new_labels_N)
             sums_KD = None  # the relocation moved sums between clusters: sum afresh next time
-        history["labels"].append(new_labels_N)
+        history["labels"].append(new_labels_N.astype(label_type))
         history["centers"].append(new_centers_c + prep.center_D)
         history["inertia"].append(max(J, 0.0))
         n_iter = t

@@ -134,3 +134,115 @@ def test_distinct_points_are_counted_once_and_only_when_the_draw_fails(monkeypat
     with pytest.raises(ValueError, match="distinct points in X \\(4\\)"):
         kmeans.fit(X, 5, init="random", seed=0)
     assert len(uniques) == 1
+
+
+# ---------------------------------------------------------------------------
+# The fast paths on data large enough to use them: many row blocks, the
+# packed-index minimum and the plain argmin beyond 1,024 centres, the
+# incremental cluster sums (per cluster pair up to K = 64, two bincounts
+# beyond) and their periodic refresh. References: SciPy's distances, sums by
+# boolean masks, scikit-learn's Lloyd.
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("N", "D", "K", "offset"),
+    [(30_001, 10, 20, 0.0), (120_000, 3, 1, 0.0), (9_000, 2, 300, 1e4), (4_000, 2, 1_100, 0.0), (10_007, 50, 20, 0.0)],
+)
+def test_assignment_over_many_blocks_is_the_nearest_centre(N, D, K, offset):
+    from scipy.spatial.distance import cdist
+
+    import emkit.kmeans as kmeans_module
+    from emkit._core import Prepared
+
+    rng = np.random.default_rng(N + K)
+    X = rng.normal(size=(N, D)) + offset
+    C = X[rng.choice(N, K, replace=False)] + rng.normal(scale=0.01, size=(K, D))
+    assert N > kmeans_module._block_rows(np.empty((K, D + 2)))  # several blocks
+    d2_NK = cdist(X, C, "sqeuclidean")
+    labels = kmeans.assign(X, C)
+    best = d2_NK.min(axis=1)
+    # the label is a nearest centre (up to the round-off of the expanded form, relative to the data's scale)
+    slack = 1e-12 * (1 + np.abs(X).max() ** 2)
+    assert np.all(d2_NK[np.arange(N), labels] <= best + slack)
+    assert np.mean(labels == d2_NK.argmin(axis=1)) > 0.999
+    np.testing.assert_allclose(kmeans.squared_distances(X, C), d2_NK, rtol=1e-9, atol=slack)
+    prep = Prepared(X)
+    labels_again, total = kmeans_module._assign(prep, C - prep.center_D)
+    np.testing.assert_array_equal(labels_again, labels)
+    assert total == pytest.approx(d2_NK[np.arange(N), labels].sum(), rel=1e-9)
+
+
+def test_equal_distances_go_to_the_lower_index_across_blocks():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(5_000, 2))
+    C = np.array([[3.0, 3.0], [0.0, 0.0], [0.0, 0.0], [-3.0, 3.0]])  # centres 1 and 2 coincide
+    labels = kmeans.assign(X, C)
+    assert not np.any(labels == 2) and np.any(labels == 1)
+    on_centre = kmeans.assign(np.vstack([X, C]), C)[-4:]
+    np.testing.assert_array_equal(on_centre, [0, 1, 1, 3])  # a point on a centre (distance 0 or -1e-16) is its own
+
+
+@pytest.mark.parametrize("K", [20, 70])  # cluster pairs (K * K <= 4096), then two bincounts
+def test_incremental_sums_are_the_change_in_the_cluster_sums(K):
+    import emkit.kmeans as kmeans_module
+    from emkit._core import Prepared
+
+    rng = np.random.default_rng(K)
+    prep = Prepared(rng.normal(size=(3_000, 4)) * 5 + 100)
+    old = rng.integers(0, K, prep.N)
+    new = old.copy()
+    moved = np.sort(rng.choice(prep.N, 400, replace=False))
+    new[moved] = (old[moved] + rng.integers(1, K, moved.size)) % K
+
+    def sums(labels):
+        return np.array([prep.Xc_ND[labels == k].sum(axis=0) for k in range(K)]), np.array(
+            [np.sum(labels == k) for k in range(K)]
+        )
+
+    change_KD, change_K = kmeans_module._moved_sums(prep, new, old, moved, K)
+    (new_KD, new_K), (old_KD, old_K) = sums(new), sums(old)
+    np.testing.assert_allclose(change_KD, new_KD - old_KD, atol=1e-9 * prep.N)
+    np.testing.assert_array_equal(change_K, new_K - old_K)
+
+
+@pytest.mark.parametrize(("N", "K", "max_iter"), [(40_000, 20, 25), (12_000, 70, 15)])
+def test_long_fits_on_many_blocks_match_sklearn(N, K, max_iter):
+    """Uniform data keep Lloyd moving: full sums, incremental sums and refreshes all happen."""
+    rng = np.random.default_rng(K)
+    X = rng.uniform(size=(N, 5))
+    init = X[rng.choice(N, K, replace=False)]
+    ours = kmeans.fit(X, K, init=init, max_iter=max_iter, tol=0)
+    sk = KMeans(K, init=init, n_init=1, algorithm="lloyd", max_iter=max_iter, tol=0).fit(X)
+    moved = [np.sum(a != b) for a, b in zip(ours.history["labels"][1:], ours.history["labels"][:-1], strict=True)]
+    assert max(moved) > N // 8 and 0 < min(moved) <= N // 8  # both ways of updating the sums were used
+    assert ours.n_iter == sk.n_iter_ == max_iter
+    np.testing.assert_array_equal(ours.labels, sk.labels_)
+    np.testing.assert_allclose(ours.centers, sk.cluster_centers_, rtol=1e-10, atol=1e-12)
+    assert ours.inertia == pytest.approx(sk.inertia_, rel=1e-10)
+    # the history's inertia (from the assignment's distances and the mean shift) is the inertia of each step
+    for t in (0, max_iter // 2, max_iter - 1):
+        labels, centers = ours.history["labels"][t], ours.history["centers"][t + 1]
+        assert ours.history["inertia"][t] == pytest.approx(kmeans.inertia(X, centers, labels), rel=1e-9)
+
+
+@pytest.mark.parametrize(("K", "dtype"), [(2, np.uint8), (256, np.uint8), (257, np.uint16)])
+def test_history_labels_are_compact_and_equal_to_the_assignments(K, dtype):
+    rng = np.random.default_rng(K)
+    X = rng.normal(size=(3 * K, 2))
+    result = kmeans.fit(X, K, init=X[:K], max_iter=3, tol=0)
+    assert all(labels.dtype == dtype for labels in result.history["labels"])
+    for t, labels in enumerate(result.history["labels"]):
+        np.testing.assert_array_equal(labels, kmeans.assign(X, result.history["centers"][t]))
+    assert result.labels.dtype == np.intp
+
+
+def test_inertia_of_data_far_from_the_origin():
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50_000, 3)) + 1e6
+    C = X[:4] + 0.5
+    labels = rng.integers(0, 4, len(X))
+    expected = cdist(X, C, "sqeuclidean")[np.arange(len(X)), labels].sum()
+    assert kmeans.inertia(X, C, labels) == pytest.approx(expected, rel=1e-9)

@@ -61,6 +61,7 @@ _KMEANS_UPDATE = (
     "emkit.kmeans.update",
     "emkit.kmeans._update",
     "emkit.kmeans._sums",
+    "emkit.kmeans._moved_sums",
     "emkit.kmeans.fit",
     "emkit.kmeans._lloyd",
     "emkit.gmm.update_means",
