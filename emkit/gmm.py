@@ -578,11 +578,14 @@ def _numerically_singular(S_DD, scale_D) -> str | None:
     thin = np.flatnonzero(var_D <= floor * scale_D)
     if thin.size:
         d = int(thin[0])
-        return f"its variance in feature {d + 1} (column {d}) is {var_D[d]:.3g}, zero at the data's scale"
+        return (
+            f"its variance in feature {d + 1} (column {d}) is below {floor:.1g} × the data's variance there "
+            f"({scale_D[d]:.3g}), zero at the data's scale"
+        )
     corr_DD = S_DD / np.sqrt(np.outer(var_D, var_D))
     smallest = np.linalg.eigvalsh(corr_DD).min()
     if smallest <= floor * len(var_D):
-        return f"its correlation matrix is singular (smallest eigenvalue {smallest:.3g})"
+        return f"its correlation matrix is singular (smallest eigenvalue below {floor * len(var_D):.1g})"
     if not is_positive_definite(S_DD):
         return "it is not positive definite"
     return None
@@ -618,8 +621,9 @@ def _check_collapse(cov, spec: CovarianceType, Nk_K, reg_covar, scale_D) -> None
     if bad_K.any():
         k = int(np.flatnonzero(bad_K)[0])
         raise CollapseError(
-            f"{_component(k, len(Nk_K))} collapsed: a variance is {var_KD[k].min():.3g}, zero at the data's scale "
-            f"(effective count N_k = {Nk_K[k]:.3g}, reg_covar = {reg_covar:g}). {COLLAPSE_ADVICE}"
+            f"{_component(k, len(Nk_K))} collapsed: a variance is below {10 * np.finfo(float).eps:.1g} × the "
+            f"data's variance there, zero at the data's scale (effective count N_k = {Nk_K[k]:.3g}, "
+            f"reg_covar = {reg_covar:g}). {COLLAPSE_ADVICE}"
         )
 
 
