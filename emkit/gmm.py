@@ -565,6 +565,9 @@ def _m_step(prep: Prepared, resp_NK, spec: CovarianceType, reg_covar):
     return _update_weights(resp_NK, Nk_K), means_c_KD, cov
 
 
+ROUNDOFF_FLOOR = 10 * np.finfo(float).eps  # a variance this small relative to the data's is round-off
+
+
 def _numerically_singular(S_DD, scale_D) -> str | None:
     """Why a covariance is singular to working precision (None if it is not).
 
@@ -573,19 +576,18 @@ def _numerically_singular(S_DD, scale_D) -> str | None:
     smallest eigenvalue is at round-off level. (An eigenvalue ratio alone
     would wrongly flag data whose features differ in scale by 10¹⁶.)
     """
-    floor = 10 * np.finfo(float).eps
     var_D = np.diag(S_DD)
-    thin = np.flatnonzero(var_D <= floor * scale_D)
+    thin = np.flatnonzero(var_D <= ROUNDOFF_FLOOR * scale_D)
     if thin.size:
         d = int(thin[0])
         return (
-            f"its variance in feature {d + 1} (column {d}) is below {floor:.1g} × the data's variance there "
+            f"its variance in feature {d + 1} (column {d}) is below {ROUNDOFF_FLOOR:.1g} × the data's variance there "
             f"({scale_D[d]:.3g}), zero at the data's scale"
         )
     corr_DD = S_DD / np.sqrt(np.outer(var_D, var_D))
     smallest = np.linalg.eigvalsh(corr_DD).min()
-    if smallest <= floor * len(var_D):
-        return f"its correlation matrix is singular (smallest eigenvalue below {floor * len(var_D):.1g})"
+    if smallest <= ROUNDOFF_FLOOR * len(var_D):
+        return f"its correlation matrix is singular (smallest eigenvalue below {ROUNDOFF_FLOOR * len(var_D):.1g})"
     if not is_positive_definite(S_DD):
         return "it is not positive definite"
     return None
@@ -617,11 +619,11 @@ def _check_collapse(cov, spec: CovarianceType, Nk_K, reg_covar, scale_D) -> None
                 raise CollapseError(f"{who} collapsed: {why} ({count}, reg_covar = {reg_covar:g}). {COLLAPSE_ADVICE}")
         return
     var_KD = cov if spec.name == "diag" else np.outer(cov, np.ones_like(scale_D))
-    bad_K = (var_KD <= 10 * np.finfo(float).eps * scale_D).any(axis=1)
+    bad_K = (var_KD <= ROUNDOFF_FLOOR * scale_D).any(axis=1)
     if bad_K.any():
         k = int(np.flatnonzero(bad_K)[0])
         raise CollapseError(
-            f"{_component(k, len(Nk_K))} collapsed: a variance is below {10 * np.finfo(float).eps:.1g} × the "
+            f"{_component(k, len(Nk_K))} collapsed: a variance is below {ROUNDOFF_FLOOR:.1g} × the "
             f"data's variance there, zero at the data's scale (effective count N_k = {Nk_K[k]:.3g}, "
             f"reg_covar = {reg_covar:g}). {COLLAPSE_ADVICE}"
         )

@@ -76,10 +76,11 @@ def _check_labels(labels, n_samples: int, n_clusters: int) -> np.ndarray:
 # large K × D the products are larger): OpenBLAS computes a product that small
 # in the calling thread, so it never wakes its own worker threads for us. Measured on
 # a 2-core virtual machine (N = 300,000, D = 10, K = 20, a pass over the
-# data): with larger products OpenBLAS splits each one over both cores, which
-# takes 8-9 ms in some processes and 21-26 ms in others (its spinning worker
-# then shares the main thread's core), while small products take 11-16 ms in
-# every process. Worker threads of our own do not pay either: OpenBLAS
+# data, benchmarks/bench.py --only assign): with larger products OpenBLAS
+# splits each one over both cores, which took 21-26 ms in most processes at
+# some times (its spinning worker then shares the main thread's core) and
+# 9.5-12 ms in all of them at others, while small products take 10-17 ms in
+# every process; over a whole fit the two tie at best. Worker threads of our own do not pay either: OpenBLAS
 # serialises products called from several threads at once, and the
 # element-wise steps on a block take microseconds, less than handing the
 # interpreter's lock from one thread to another costs there.
@@ -104,6 +105,7 @@ def _block_rows(W_KA) -> int:
 
 
 def _blocks(N: int, W_KA):
+    """The row blocks of :func:`_block_rows` rows covering 0..N."""
     return row_slices(N, _block_rows(W_KA))
 
 
@@ -163,30 +165,16 @@ def _sums(XcT_DN, labels_N, K):
     return sums_KD, np.bincount(labels_N, minlength=K)
 
 
-PAIR_BINS_MAX = 4096  # up to K = 64 the moved points are summed per (new, old) pair of clusters
-
-
 def _moved_sums(prep: Prepared, new_labels_N, old_labels_N, moved_M, K):
     """How the cluster sums and counts change when the points ``moved_M`` change cluster.
 
     Σ_{moved i} x_i ([z_i' = k] - [z_i = k]): the moved rows are gathered once
     (``np.take`` copies whole rows, ten times faster than fancy indexing
-    here), then summed per pair (new cluster, old cluster) with one bincount
-    per feature; a pair's sum goes into its new cluster and out of its old.
+    here), then summed into their new clusters and out of their old ones.
     """
-    x_MD = np.take(prep.Xc_ND, moved_M, axis=0)
-    new_M, old_M = new_labels_N[moved_M], old_labels_N[moved_M]
-    D = x_MD.shape[1]
-    if K * K <= PAIR_BINS_MAX:
-        pair_M = new_M * K + old_M
-        pair_sums = np.empty((K * K, D))
-        for d in range(D):
-            pair_sums[:, d] = np.bincount(pair_M, weights=x_MD[:, d], minlength=K * K)
-        pair_KKD = pair_sums.reshape(K, K, D)
-        pair_KK = np.bincount(pair_M, minlength=K * K).reshape(K, K)
-        return pair_KKD.sum(axis=1) - pair_KKD.sum(axis=0), pair_KK.sum(axis=1) - pair_KK.sum(axis=0)
-    into_KD, into_K = _sums(x_MD.T, new_M, K)
-    out_KD, out_K = _sums(x_MD.T, old_M, K)
+    x_DM = np.take(prep.Xc_ND, moved_M, axis=0).T
+    into_KD, into_K = _sums(x_DM, new_labels_N[moved_M], K)
+    out_KD, out_K = _sums(x_DM, old_labels_N[moved_M], K)
     return into_KD - out_KD, into_K - out_K
 
 

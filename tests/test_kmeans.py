@@ -139,8 +139,7 @@ def test_distinct_points_are_counted_once_and_only_when_the_draw_fails(monkeypat
 # ---------------------------------------------------------------------------
 # The fast paths on data large enough to use them: many row blocks, the
 # packed-index minimum and the plain argmin beyond 1,024 centres, the
-# incremental cluster sums (per cluster pair up to K = 64, two bincounts
-# beyond) and their periodic refresh. References: SciPy's distances, sums by
+# incremental cluster sums and their periodic refresh. References: SciPy's distances, sums by
 # boolean masks, scikit-learn's Lloyd.
 # ---------------------------------------------------------------------------
 
@@ -183,7 +182,7 @@ def test_equal_distances_go_to_the_lower_index_across_blocks():
     np.testing.assert_array_equal(on_centre, [0, 1, 1, 3])  # a point on a centre (distance 0 or -1e-16) is its own
 
 
-@pytest.mark.parametrize("K", [20, 70])  # cluster pairs (K * K <= 4096), then two bincounts
+@pytest.mark.parametrize("K", [20, 70])
 def test_incremental_sums_are_the_change_in_the_cluster_sums(K):
     import emkit.kmeans as kmeans_module
     from emkit._core import Prepared
