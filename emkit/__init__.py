@@ -9,6 +9,11 @@ Models (numbers in, numbers out; numpy only)
     gmm       Gaussian mixtures: E-step, M-step (one function per formula), fit.
     missing   EM for a multivariate Normal with missing values.
     coins     EM for the two-coin mixture (a model that is not about points in space).
+    hmm       Hidden Markov models: forward-backward in logs, Baum-Welch, Viterbi.
+    expfamily Poisson and Bernoulli mixtures: E-step = expected sufficient statistics.
+    inference Standard errors after EM (Louis' identity, supplemented EM), EM's rate matrix.
+    accelerate  SQUAREM and Aitken's acceleration for any model on the EM driver.
+    online    Incremental EM (Neal & Hinton) and online EM (Cappe & Moulines).
     soft      Distances to soft assignments: the backwards recipe and the right ones.
     datasets  Old Faithful (shipped) and samples from a known mixture.
     _core, _validation   Prepared data and row blocks; argument checks with clear errors.
@@ -30,7 +35,10 @@ Presentation (what a reader sees)
 presentation module.
 """
 
-from . import coins, datasets, em, gmm, kmeans, missing, soft
+from . import accelerate, coins, datasets, em, expfamily, gmm, hmm, inference, kmeans, missing, online, soft
 
-__all__ = ["coins", "datasets", "em", "gmm", "kmeans", "missing", "soft"]
+__all__ = [
+    "accelerate", "coins", "datasets", "em", "expfamily", "gmm", "hmm", "inference", "kmeans", "missing", "online",
+    "soft",
+]  # fmt: skip
 __version__ = "0.1.0"

@@ -18,8 +18,11 @@ and building the SymPy expression itself:
 Anything else (attribute access, dunder names, calls to other functions,
 keyword arguments, lambdas, comprehensions, strings, comparisons, walrus)
 is refused with a message saying what was refused, as are absurd sizes:
-more than 2,000 characters, 400 tree nodes or nesting 40 deep, and powers
-whose exponent is a number above 100 in size.
+more than 2,000 characters, 400 tree nodes or nesting 40 deep, powers
+whose exponent is a number above 100 in size, and any number the formula
+builds along the way with more than 4,096 bits (``((2**100)**100)**100``
+would otherwise make SymPy compute a 10⁶-bit integer, and five levels a
+10¹⁰-bit one).
 
 >>> parse_answer("Sum(T1[i], (i, 1, N)) / N")
 Sum(T1[i], (i, 1, N))/N
@@ -42,6 +45,7 @@ MAX_NODES = 400
 MAX_DEPTH = 40
 MAX_INTEGER = 10**6
 MAX_EXPONENT = 100
+MAX_BITS = 4096  # no number built while reading an answer may be larger than 2**4096
 
 
 class AnswerSyntaxError(ValueError):
@@ -113,7 +117,7 @@ class _Builder:
         method = getattr(self, f"_{type(node).__name__}", None)
         if method is None:
             raise AnswerSyntaxError(f"{_describe(node)} is not allowed in an answer")
-        return method(node)
+        return _bounded(method(node))
 
     def _Constant(self, node):
         value = node.value
@@ -161,6 +165,13 @@ class _Builder:
         if op is ast.Pow:
             if right.is_Number and abs(right) > MAX_EXPONENT:
                 raise AnswerSyntaxError(f"an exponent of {right} is absurdly large (at most {MAX_EXPONENT})")
+            if left.is_Number and right.is_Number and left != 0:
+                size = _bits(left)
+                if float(abs(right)) * size > MAX_BITS:
+                    raise AnswerSyntaxError(
+                        f"the power would be a number of about {float(abs(right)) * size:.3g} bits; "
+                        f"numbers in an answer are limited to {MAX_BITS} bits"
+                    )
             return sp.Pow(left, right)
         raise AnswerSyntaxError(f"the operator {op.__name__} is not allowed (use + - * / **)")
 
@@ -213,6 +224,20 @@ class _Builder:
         ):
             raise AnswerSyntaxError("a sum must run over i from 1 to N: Sum(expression, (i, 1, N))")
         return sp.Sum(self.build(node.args[0]), (self.names["i"], 1, self.names["N"]))
+
+
+def _bits(number) -> float:
+    """About how many bits the size of a SymPy number takes (numerator and denominator of a rational)."""
+    if number.is_Rational:
+        return float(max(abs(int(number.p)).bit_length(), int(number.q).bit_length(), 1))
+    return 64.0  # a float: its exponent is what matters, and SymPy floats carry their own
+
+
+def _bounded(expr):
+    """``expr``, unless a number inside it is too large to be an answer's (see MAX_BITS)."""
+    if expr.is_Rational and _bits(expr) > MAX_BITS:
+        raise AnswerSyntaxError(f"the formula builds a number of {_bits(expr):.0f} bits (at most {MAX_BITS})")
+    return expr
 
 
 def _describe(node) -> str:

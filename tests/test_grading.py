@@ -1,8 +1,19 @@
-"""emkit grade as a hostile student would try it: every forgery scores 0, honest work full marks, no file changes.
+"""emkit grade as a hostile class would try it, with the default (sandboxed) grader.
 
 One batch of submissions is graded once (module fixture); each test reads its
-rows. The submissions are built like the course's student notebooks: the
-exercise cells carry the metadata ``emkit student`` writes.
+rows. The batch holds every kind of attack the issue tracker has seen (forged
+results, the reference implementation reached by any route, attacks on the
+grader's process, the report, other submissions and the network, files that
+are not notebooks, answers that make the grader's own checks work hard) beside
+honest work, and the tests assert that: every forgery scores 0, honest work
+gets full marks, the report is complete and unchanged after the grader exits,
+no file changes, and nothing is left running. The submissions are built like
+the course's student notebooks: the exercise cells carry the metadata
+``emkit student`` writes.
+
+These tests need the OS sandbox (bubblewrap and user namespaces). Where it
+cannot run they are skipped with the reason; CI installs bubblewrap and sets
+EMKIT_REQUIRE_BWRAP=1, so there they must run.
 """
 
 from __future__ import annotations
@@ -11,8 +22,12 @@ import copy
 import csv
 import hashlib
 import json
+import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -20,6 +35,7 @@ import pytest
 
 from emkit import grading, notebook_tools
 from emkit.grading import assignment as assignment_module
+from emkit.grading import sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,8 +77,43 @@ def submission(path: Path, *cells, source: str = "01_kmeans") -> Path:
     return path
 
 
+def need_sandbox(tmp_path_factory) -> None:
+    try:
+        sandbox.probe(tmp_path_factory.mktemp("probe"))
+    except sandbox.SandboxUnavailable as exc:
+        if os.environ.get("EMKIT_REQUIRE_BWRAP"):
+            pytest.fail(f"the OS sandbox is required here: {exc}")
+        pytest.skip(f"the OS sandbox cannot run here: {exc}")
+
+
+def our_processes() -> list[str]:
+    """Processes of this machine that belong to emkit grade (runners, zygotes, sandboxes, check workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            state = next(line for line in (entry / "status").read_text().splitlines() if line.startswith("State:"))
+        except (OSError, StopIteration):
+            continue
+        if "emkit/grading/runner.py" in cmd or "emkit.grading.checker" in cmd or cmd.startswith("bwrap"):
+            found.append(f"{entry.name} {state.split()[1]} {cmd[:120]}")
+        elif " Z " in f" {state.split()[1]} " and int(entry.name) != os.getpid():
+            try:
+                ppid = int(
+                    next(x for x in (entry / "status").read_text().splitlines() if x.startswith("PPid:")).split()[1]
+                )
+            except (OSError, StopIteration, ValueError):
+                continue
+            if ppid == os.getpid():
+                found.append(f"{entry.name} zombie child of the grader")
+    return found
+
+
+# {GRADER_PID}, {REPORT}, {VICTIM}, {VICTIM_REL}, {PORT} are filled in by the fixture.
 HOSTILE = {
-    # --- the forgeries that used to work -------------------------------------------------
+    # --- forged results ------------------------------------------------------------------
     "collect-replaced": [A("import emkit.grading\nemkit.grading.collect = lambda *a: {'01-assign': {'score': 1}}")],
     "check-patched": [
         A("check.kmeans_assign = lambda *a, **k: type('R', (), {'score': 1.0, 'passed': True})()\nassign_step = None")
@@ -85,7 +136,8 @@ HOSTILE = {
             "    except OSError:\n        pass\n" + WRONG_ASSIGN
         )
     ],
-    # --- reaching the reference implementation -----------------------------------------
+    "numpy-patched": [A("np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n" + WRONG_ASSIGN)],
+    # --- reaching the reference implementation, by every route seen so far ---------------------
     "alias": [A("assign_step = kmeans.assign"), U("update_step = kmeans.update")],
     "obfuscated-import": [
         A("assign_step = getattr(__import__('em' + 'kit.kmeans', fromlist=['_']), 'as' + 'sign')"),
@@ -110,11 +162,37 @@ HOSTILE = {
             "def assign_step(X, C):\n    return mod.assign(X, C)"
         )
     ],
+    "linecache-exec": [  # the marker lines deleted from the text linecache holds, then executed
+        A(
+            "import linecache, sys, types\n"
+            "text = ''.join(l for l in linecache.getlines(kmeans.__file__) if '_emkit_ref_' not in l)\n"
+            "mod = types.ModuleType('emkit.copy2')\nmod.__package__ = 'emkit'\nsys.modules['emkit.copy2'] = mod\n"
+            "exec(compile(text, 'copy', 'exec'), mod.__dict__)\n"
+            "def assign_step(X, C):\n    return mod.assign(X, C)"
+        )
+    ],
     "function-copy": [
         A("import types\nassign_step = types.FunctionType(kmeans.assign.__code__, vars(kmeans), 'mine')")
     ],
-    "code-rebuilt": [A("c = kmeans._assign.__code__.replace(co_name='mine')\nassign_step = RIGHT")],
-    "code-swapped": [A("kmeans.assign.__code__ = (lambda X, C: None).__code__\n" + RIGHT_ASSIGN)],
+    "code-renamed": [  # the code object renamed, so that no marker name is left to see
+        A(
+            "import types\ncode = kmeans.assign.__code__\n"
+            "code = code.replace(co_name='mine', co_names=tuple(n.replace('_emkit_ref', 'x') for n in code.co_names))\n"
+            "assign_step = types.FunctionType(code, vars(kmeans), 'mine')"
+        )
+    ],
+    "child-process": [  # the reference run in a child process of its own
+        A(
+            "import json, subprocess, sys\ndef assign_step(X, C):\n"
+            "    code = ('import json, sys, numpy as np\\nfrom emkit import kmeans\\nX, C = json.load(sys.stdin)\\n'\n"
+            "            'print(json.dumps(kmeans.assign(np.array(X), np.array(C)).tolist()))')\n"
+            "    out = subprocess.run([sys.executable, '-c', code], input=json.dumps([X.tolist(), C.tolist()]),\n"
+            "                         capture_output=True, text=True, timeout=20)\n"
+            "    return np.array(json.loads(out.stdout))"
+        )
+    ],
+    # emkit's stub given other code: what runs is the student's lambda (here returning None), never the reference
+    "code-swapped": [A("kmeans.assign.__code__ = (lambda X, C: None).__code__\nassign_step = kmeans.assign")],
     "lazy-array": [
         A(
             "class Lazy:\n    def __init__(self, X, C):\n        self.X, self.C = X, C\n"
@@ -122,21 +200,7 @@ HOSTILE = {
             "def assign_step(X, C):\n    return Lazy(X, C)"
         )
     ],
-    "numpy-patched": [A("np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n" + WRONG_ASSIGN)],
     "audit-silenced": [A("import sys\nsys.audit = lambda *a: None\nassign_step = kmeans.assign")],
-    # --- the file system, processes and other submissions ---------------------------------
-    "vandal": [
-        "import glob, os\n"
-        "for f in glob.glob('/tmp/**/*.ipynb', recursive=True) + glob.glob(os.path.expanduser('~/../../*')):\n"
-        "    try:\n        os.remove(f)\n    except OSError:\n        pass",
-        "import os\nfor victim in VICTIMS:\n    try:\n        open(victim, 'a').write('x')\n    except OSError:\n"
-        "        pass\n    try:\n        os.remove(victim)\n    except OSError:\n        pass",
-        A(RIGHT_ASSIGN),
-    ],
-    "subprocess": [A("import subprocess\nsubprocess.run(['cat', kmeans.__file__])\n" + RIGHT_ASSIGN)],
-    "kill-grader": [A("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + RIGHT_ASSIGN)],
-    "ctypes": [A("import ctypes\nctypes.string_at(id(kmeans), 64)\n" + RIGHT_ASSIGN)],
-    "gc-scan": [A("import gc\nhooks = [o for o in gc.get_objects() if callable(o)]\n" + RIGHT_ASSIGN)],
     "thread-helper": [
         A(
             "import threading, queue\njobs, answers = queue.Queue(), queue.Queue()\n"
@@ -145,12 +209,59 @@ HOSTILE = {
             "def assign_step(X, C):\n    jobs.put((X, C))\n    return answers.get(timeout=2)"
         )
     ],
-    "network": [A("import socket\nsocket.create_connection(('127.0.0.1', 9))\n" + RIGHT_ASSIGN)],
-    "tracer": [A("import sys\nsys.settrace(lambda *a: None)\n" + RIGHT_ASSIGN)],
-    # --- hangs, crashes, memory --------------------------------------------------------------
+    # --- answers that hang, crash or explode ----------------------------------------------------
     "answer-hangs": [A("def assign_step(X, C):\n    while True:\n        pass"), U(RIGHT_UPDATE)],
     "answer-exits": [A("import os\ndef assign_step(X, C):\n    os._exit(3)"), U(RIGHT_UPDATE)],
     "answer-bomb": [A("def assign_step(X, C):\n    return np.ones((10**6, 10**5))"), U(RIGHT_UPDATE)],
+}
+
+# Attacks on the grader, the report, other submissions and the network. Each also answers honestly, so it
+# earns its points; what is asserted is that the attack changed nothing outside its own sandbox.
+ATTACKS = {
+    "kill-grader": [
+        "import os, signal\nfor pid in ({GRADER_PID}, os.getppid(), 1):\n    try:\n"
+        "        signal.pidfd_send_signal(os.pidfd_open(pid), signal.SIGKILL)\n    except OSError:\n        pass\n"
+        "    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass",
+    ],
+    "kill-everyone": ["import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError:\n    pass"],
+    "detached-rewriter": [  # a child in a session of its own that rewrites the report after the grader is done
+        "import _posixsubprocess, os, sys\n"
+        "code = ('import time\\ntime.sleep(4)\\n'\n"
+        "        'for p in [{REPORT!r}, {VICTIM!r}]:\\n'\n"
+        '        \'    try:\\n        open(p, "w").write("forged")\\n    except OSError:\\n        pass\')\n'
+        "args = [sys.executable.encode(), b'-c', code.encode()]\n"
+        "r, w = os.pipe()\n"
+        "_posixsubprocess.fork_exec(args, [sys.executable.encode()], True, (), None, None, -1, -1, -1, -1, -1, -1,\n"
+        "    r, w, True, True, 0, None, None, None, -1, None, False)\n",
+    ],
+    "dirfd-reader": [  # relative paths through a directory descriptor, and /proc
+        "import os\nseen = []\nfd = os.open('/', os.O_RDONLY)\nos.chdir(os.path.expanduser('~'))\n"
+        "for target in [{VICTIM_REL!r}, {REPORT_REL!r}]:\n    try:\n"
+        "        os.close(os.open(target, os.O_RDONLY, dir_fd=fd))\n        seen.append(target)\n    except OSError:\n"
+        "        pass\n"
+        "procs = [p for p in os.listdir('/proc') if p.isdigit()]\n"
+        "if len(procs) > 8:\n    seen.append(f'{{len(procs)}} processes')\n"
+        "assert not seen, seen",
+    ],
+    "vandal": [
+        "import glob, os\n"
+        "for f in glob.glob('/tmp/**/*.ipynb', recursive=True) + glob.glob(os.path.expanduser('~/../../*')):\n"
+        "    try:\n        os.remove(f)\n    except OSError:\n        pass",
+        "for victim in [{VICTIM!r}, {REPORT!r}]:\n    try:\n        open(victim, 'a').write('x')\n"
+        "    except OSError:\n        pass",
+    ],
+    "network": [
+        "import socket, subprocess, sys\n"
+        "for host in ['127.0.0.1', '1.1.1.1']:\n    try:\n"
+        "        socket.create_connection((host, {PORT}), timeout=1).sendall(b'from the runner')\n"
+        "    except OSError:\n        pass\n"
+        "subprocess.run([sys.executable, '-c', 'import socket\\ntry:\\n    socket.create_connection((\"127.0.0.1\", "
+        '{PORT}), timeout=1).sendall(b"from a child")\\nexcept OSError:\\n    pass\'], timeout=20)',
+    ],
+    "fork-bomb-ish": [  # 40 children that sleep: all must be gone when the submission ends
+        "import subprocess, sys\nkids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'],\n"
+        "        start_new_session=True) for _ in range(40)]",
+    ],
 }
 
 HONEST = {
@@ -176,26 +287,67 @@ HONEST = {
     "duplicate-cells": [A(WRONG_ASSIGN), A(RIGHT_ASSIGN), U(RIGHT_UPDATE)],
 }
 
+NOT_NOTEBOOKS = ("malformed", "empty", "not-a-notebook", "nbformat5", "fifo", "folder", "device", "oversized")
+
+
+class Listener:
+    """A TCP server on this machine's loopback that records whatever reaches it."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.received: list[bytes] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.settimeout(2)
+            try:
+                self.received.append(conn.recv(100))
+            except OSError:
+                pass
+            conn.close()
+
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
+    need_sandbox(tmp_path_factory)
     folder = tmp_path_factory.mktemp("submissions")
+    out = tmp_path_factory.mktemp("out")
+    report = out / "grades.csv"
     victims = [submission(folder / f"victim{k}.ipynb", A(RIGHT_ASSIGN), U(RIGHT_UPDATE)) for k in range(2)]
+    listener = Listener()
+    fill = {
+        "GRADER_PID": os.getpid(),
+        "REPORT": str(report),
+        "VICTIM": str(victims[0]),
+        "VICTIM_REL": str(victims[0]).lstrip("/"),
+        "REPORT_REL": str(report).lstrip("/"),
+        "PORT": listener.port,
+    }
     paths = {}
     for name, cells in {**HOSTILE, **HONEST}.items():
-        cells = [
-            (c[0], c[1].replace("RIGHT", "None"))
-            if isinstance(c, tuple)
-            else c.replace("VICTIMS", repr([str(v) for v in victims]))
-            for c in cells
-        ]
+        cells = [(c[0], c[1].replace("RIGHT", "None")) if isinstance(c, tuple) else c for c in cells]
         paths[name] = submission(folder / f"{name}.ipynb", *cells)
+    for name, cells in ATTACKS.items():
+        paths[name] = submission(
+            folder / f"{name}.ipynb", *[c.format(**fill) for c in cells], A(RIGHT_ASSIGN), U(RIGHT_UPDATE)
+        )
     (folder / "malformed.ipynb").write_text('{"cells": [ this is not json', encoding="utf-8")
     (folder / "empty.ipynb").write_bytes(b"")
     (folder / "not-a-notebook.ipynb").write_text('{"hello": 1}', encoding="utf-8")
     (folder / "nbformat5.ipynb").write_text(
         json.dumps({"nbformat": 5, "nbformat_minor": 0, "metadata": {}, "cells": []}), encoding="utf-8"
     )
+    os.mkfifo(folder / "fifo.ipynb")  # reading it would wait for a writer forever
+    (folder / "folder.ipynb").mkdir()
+    os.symlink("/dev/zero", folder / "device.ipynb")
+    with open(folder / "oversized.ipynb", "wb") as f:
+        f.truncate(200 * 1024 * 1024)  # sparse: 200 MB that take no disk
     big = nbformat.read(paths["good"], as_version=4)
     big.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="y" * 50_000_000)]
     nbformat.write(big, folder / "big-output.ipynb")
@@ -204,30 +356,39 @@ def graded(tmp_path_factory):
     for c in claims.cells:
         c.metadata.pop("emkit", None)
     nbformat.write(claims, folder / "claims-04.ipynb")
-    for extra in ("malformed", "empty", "not-a-notebook", "nbformat5", "big-output", "claims-04"):
+    for extra in (*NOT_NOTEBOOKS, "big-output", "claims-04"):
         paths[extra] = folder / f"{extra}.ipynb"
     all_paths = [*paths.values(), *victims]
-    before = {p: p.read_bytes() for p in all_paths}
-    out = tmp_path_factory.mktemp("out")
+    regular = [p for p in all_paths if p.is_file() and p.stat().st_size < 10**8]
+    before = {p: p.read_bytes() for p in regular}
     messages = []
     limits = grading.Limits(cell=4.0, call=3.0, total=120.0, memory_mb=1024)
+    started = time.monotonic()
     results = grading.grade(
         all_paths,
-        out / "grades.csv",
+        report,
         json_report=out / "grades.json",
         feedback=out / "feedback",
         limits=limits,
         jobs=2,
         progress=messages.append,
     )
-    rows = list(csv.DictReader(open(out / "grades.csv", encoding="utf-8")))
+    seconds = time.monotonic() - started
+    report_right_after = report.read_bytes()
+    time.sleep(6)  # longer than the detached rewriter waits
+    rows = list(csv.DictReader(open(report, encoding="utf-8")))
     return {
         "results": {r.student: r for r in results},
         "rows": rows,
         "before": before,
         "out": out,
+        "report": report,
+        "report_right_after": report_right_after,
         "messages": messages,
         "folder": folder,
+        "listener": listener,
+        "left_running": our_processes(),
+        "seconds": seconds,
     }
 
 
@@ -240,14 +401,12 @@ def statuses(graded, student) -> dict:
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
-def test_hostile_submissions_get_no_points_they_did_not_earn(graded, name):
+def test_forgeries_get_no_points_they_did_not_earn(graded, name):
     got = points(graded, name)
     assert got, f"{name} has no rows"
     for question, value in got.items():
         if question == "01-update" and name in {"answer-hangs", "answer-exits", "answer-bomb"}:
             assert value == 1.0, (name, graded["results"][name].status)  # the other answer still counts
-        elif name == "vandal" and question == "01-assign":
-            assert value == 1.0, statuses(graded, name)  # its own honest cell, after the refused vandalism
         else:
             assert value == 0.0, (name, question, statuses(graded, name), graded["results"][name].status)
 
@@ -255,7 +414,7 @@ def test_hostile_submissions_get_no_points_they_did_not_earn(graded, name):
 @pytest.mark.parametrize(
     "name",
     ["alias", "obfuscated-import", "through-fit", "captured-early", "detects-grading", "getsource-exec",
-     "function-copy", "lazy-array", "audit-silenced", "thread-helper"],
+     "linecache-exec", "function-copy", "code-renamed", "lazy-array", "audit-silenced", "thread-helper"],
 )  # fmt: skip
 def test_reference_calls_are_named(graded, name):
     status = statuses(graded, name)
@@ -264,20 +423,36 @@ def test_reference_calls_are_named(graded, name):
     assert "emkit.kmeans" in feedback
 
 
-def test_refused_actions_are_reported(graded):
-    for name, what in [
-        ("reads-source", "open /"),
-        ("subprocess", "subprocess.Popen"),
-        ("kill-grader", "os.kill"),
-        ("ctypes", "ctypes"),
-        ("gc-scan", "gc.get_objects"),
-        ("network", "socket"),
-        ("tracer", "sys.settrace"),
-        ("code-rebuilt", "rebuilding the code"),
-        ("code-swapped", "replacing the code"),
-    ]:
-        notes = " ".join(graded["results"][name].notes)
-        assert "refused while grading" in notes and what in notes, (name, notes)
+def test_the_reference_source_is_not_there_and_a_child_process_cannot_import_emkit(graded):
+    fb = {r["student"]: r["feedback"] for r in graded["rows"] if r["question"] == "01-assign"}
+    assert statuses(graded, "reads-source")["01-assign"] == "missing"  # its cell failed: no source to read
+    assert (
+        "No such file" in graded["results"]["reads-source"].status
+        or "Error" in graded["results"]["reads-source"].status
+    )
+    assert statuses(graded, "child-process")["01-assign"] == "graded" and "raised" in fb["child-process"]
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_attacks_change_nothing_outside_their_sandbox_and_honest_answers_still_count(graded, name):
+    assert points(graded, name) == {"01-assign": 1.0, "01-update": 1.0}, (name, graded["results"][name].status)
+
+
+def test_the_grader_survives_and_the_report_is_complete_and_untouched(graded):
+    students = {r["student"] for r in graded["rows"]}
+    assert set(HOSTILE) | set(HONEST) | set(ATTACKS) | set(NOT_NOTEBOOKS) <= students
+    assert graded["report"].read_bytes() == graded["report_right_after"], "the report changed after the grader exited"
+    data = json.loads((graded["out"] / "grades.json").read_text())
+    assert data["complete"] and data["sandbox"] == "bubblewrap"
+    assert data["csv_sha256"] == hashlib.sha256(graded["report"].read_bytes()).hexdigest()
+
+
+def test_nothing_reached_the_network(graded):
+    assert graded["listener"].received == []
+
+
+def test_nothing_is_left_running(graded):
+    assert graded["left_running"] == []
 
 
 def test_the_channel_cannot_be_forged(graded):
@@ -288,7 +463,7 @@ def test_the_channel_cannot_be_forged(graded):
 def test_honest_work_gets_full_marks_despite_hangs_crashes_and_bombs(graded):
     for name in ("good", "hang-unrelated", "hang-stubborn", "crash-unrelated", "memory-bomb", "raises", "flood"):
         assert points(graded, name) == {"01-assign": 1.0, "01-update": 1.0}, (name, graded["results"][name].status)
-    assert "stopped at the time limit" in graded["results"]["hang-unrelated"].status
+    assert "stopped at their time limit (first: code cell 3" in graded["results"]["hang-unrelated"].status
     assert "skipped" in graded["results"]["hang-stubborn"].status
     assert "skipped" in graded["results"]["crash-unrelated"].status
     assert "MemoryError" in graded["results"]["memory-bomb"].status
@@ -301,6 +476,9 @@ def test_partial_and_wrong_answers_with_named_slips(graded):
     feedback = {r["question"]: r["feedback"] for r in graded["rows"] if r["student"] == "wrong"}
     assert "argmax instead of argmin" in feedback["01-assign"]
     assert "divided by N" in feedback["01-update"]
+    assert feedback["01-assign"].startswith("Exercise 1: write the assignment step: 0 of 3 parts passed")
+    slips = {r["question"]: r["slips"] for r in graded["rows"] if r["student"] == "wrong"}
+    assert "argmax instead of argmin" in slips["01-assign"]
 
 
 def test_answers_that_hang_exit_or_explode_score_zero_and_say_why(graded):
@@ -323,6 +501,10 @@ def test_bad_files_get_a_clear_row_and_the_batch_goes_on(graded):
         ("empty", "empty"),
         ("not-a-notebook", "not a notebook"),
         ("nbformat5", "not a valid nbformat 4 notebook"),
+        ("fifo", "is a FIFO"),
+        ("folder", "is a folder"),
+        ("device", "is a device"),
+        ("oversized", "more than the 100 MB read"),
     ]:
         result = graded["results"][name]
         assert not result.graded and text in result.status, (name, result.status)
@@ -338,29 +520,36 @@ def test_no_submission_is_modified_or_lost(graded):
     assert points(graded, "victim0") == {"01-assign": 1.0, "01-update": 1.0}
     assert not any("WARNING" in m for m in graded["messages"])
     expected = sorted(p.name for p in graded["before"] if p.parent == graded["folder"])
-    assert sorted(p.name for p in graded["folder"].iterdir()) == expected  # nothing written next to them
+    expected += [f"{n}.ipynb" for n in ("fifo", "folder", "device", "oversized")]
+    assert sorted(p.name for p in graded["folder"].iterdir()) == sorted(expected)  # nothing written next to them
 
 
 def test_reports_feedback_files_and_progress(graded):
     rows = graded["rows"]
-    assert set(rows[0]) == {
-        "student",
-        "submission",
-        "question",
-        "points",
-        "max_points",
-        "passed_parts",
-        "status",
-        "feedback",
-    }
+    assert list(rows[0]) == [
+        "student", "submission", "question", "title", "points", "max_points", "passed_parts", "status", "slips",
+        "feedback", "sandbox",
+    ]  # fmt: skip
+    assert {r["sandbox"] for r in rows} == {"bubblewrap"}
     data = json.loads((graded["out"] / "grades.json").read_text())
     good = next(s for s in data["submissions"] if s["student"] == "good")
     assert good["points"] == 2.0 and good["max_points"] == 2.0 and good["cells"][0]["status"] == "ok"
+    assert "argmin" in good["answers"]["01-assign"]
     md = (graded["out"] / "feedback" / "wrong.md").read_text()
-    assert "argmax instead of argmin" in md and "0.00 of 2.00" in md
+    assert (
+        "argmax instead of argmin" in md and "0.00 of 2.00" in md and "## Exercise 1: write the assignment step" in md
+    )
+    assert "cell above" not in md
     assert (graded["out"] / "feedback" / "wrong.html").read_text().startswith("<!doctype html>")
     assert any(m.startswith("[") and "good.ipynb: 2.00 / 2.00" in m for m in graded["messages"])
-    assert "student" in graded["messages"][-1] and "malformed" in graded["messages"][-1]
+    assert any("student" in m and "malformed" in m for m in graded["messages"])
+    assert any("each in its own sandbox" in m for m in graded["messages"])
+
+
+def test_throughput_of_the_hostile_batch(graded):
+    """Not a benchmark (benchmarks/grading.py is): a bound that catches a grader gone badly slow."""
+    n = len(graded["results"])
+    assert graded["seconds"] < 8.0 * n, (graded["seconds"], n)
 
 
 def honest(source: Path) -> nbformat.NotebookNode:

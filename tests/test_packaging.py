@@ -59,7 +59,10 @@ def test_old_faithful_ships_with_its_source_note():
     assert "Azzalini & Bowman 1990" in note and "faithful" in note
 
 
-MODELS = ["em", "kmeans", "gmm", "missing", "coins", "soft", "datasets", "_core", "_validation"]
+MODELS = [
+    "em", "kmeans", "gmm", "missing", "coins", "soft", "datasets", "_core", "_validation",
+    "hmm", "inference", "accelerate", "online", "expfamily",
+]  # fmt: skip
 TEACHING = {"check", "parse", "symbolic", "grading", "notebook_tools"}
 PRESENTATION = {"plotting", "widgets", "slides", "site"}
 
@@ -105,8 +108,10 @@ def test_emkit_imports_sees_every_import_style(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["coins", "datasets", "em", "gmm", "kmeans", "missing", "soft", "parse", "plotting", "symbolic", "widgets"]
-)
+    "name",
+    ["coins", "datasets", "em", "gmm", "kmeans", "missing", "soft", "parse", "plotting", "symbolic", "widgets", "hmm",
+     "inference", "accelerate", "online", "expfamily"],
+)  # fmt: skip
 def test_all_lists_exactly_the_public_functions_and_classes(name):
     import importlib
     import inspect

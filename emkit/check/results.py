@@ -31,6 +31,7 @@ class Part:
     answered: bool = True
     slip: str = ""
     note: str = ""
+    kind: str = ""  # when no slip matched: the kind of difference ("a constant factor", "the transpose", ...)
 
 
 @dataclass

@@ -45,7 +45,7 @@ from pathlib import Path
 from ..check.registry import EXERCISES
 
 COURSE_ASSIGNMENT = Path(__file__).with_name("course.toml")
-KEYS = {"id", "exercise", "check", "answer", "kind", "points", "allowed_calls", "forbidden_calls", "find"}
+KEYS = {"id", "exercise", "check", "answer", "kind", "points", "allowed_calls", "forbidden_calls", "find", "title"}
 
 
 class AssignmentError(ValueError):
@@ -63,6 +63,7 @@ class Question:
     exercise: str | None = None  # the course exercise it reuses, if any
     find: str = "metadata"  # or "name"
     notebook: str | None = None
+    title: str = ""  # how feedback names it: "Exercise 1: write the assignment step"
 
     @property
     def check_name(self) -> str:
@@ -73,9 +74,18 @@ class Question:
 class Assignment:
     name: str
     questions: list[Question] = field(default_factory=list)
+    #: The course's default: each submission is graded on the exercises of the notebook it is a version of.
+    #: An instructor's assignment file: every question for every submission (0 points, with the reason, if absent).
+    per_notebook: bool = False
 
     def by_id(self) -> dict[str, Question]:
         return {q.id: q for q in self.questions}
+
+    def questions_for(self, source_notebook: str, found) -> list[Question]:
+        """The questions a submission is graded on (its rows in the report, in the assignment's order)."""
+        if not self.per_notebook:
+            return list(self.questions)
+        return [q for q in self.questions if q.id in found or (source_notebook and q.notebook == source_notebook)]
 
     @property
     def total_points(self) -> float:
@@ -99,8 +109,10 @@ def _known_function(name: str) -> bool:
 
 
 def load(path: str | Path | None = None) -> Assignment:
-    """Read an assignment file (default: the course's own exercises)."""
-    path = Path(path) if path is not None else COURSE_ASSIGNMENT
+    """Read an assignment file (default: the course's own exercises, graded notebook by notebook)."""
+    if path is None:
+        return course()
+    path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -173,6 +185,9 @@ def from_dict(data: dict, *, base: Path = Path("."), source: str = "the assignme
         find = q.get("find", "metadata")
         if find not in ("metadata", "name"):
             raise AssignmentError(f'{where}: \'find\' must be "metadata" or "name"')
+        title = q.get("title", f"{exercise.label}: {exercise.title}" if exercise and exercise_id == qid else qid)
+        if not isinstance(title, str) or not title.strip():
+            raise AssignmentError(f"{where}: 'title' must be a non-empty string")
         questions.append(
             Question(
                 id=qid,
@@ -184,6 +199,7 @@ def from_dict(data: dict, *, base: Path = Path("."), source: str = "the assignme
                 exercise=exercise_id,
                 find=find,
                 notebook=exercise.notebook if exercise else None,
+                title=title,
             )
         )
     name = data.get("name", "assignment")
@@ -208,9 +224,16 @@ def _import_check(spec, base: Path, where: str):
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise AssignmentError(f"{where}: {module_name!r} has no function {attr!r}")
+    try:
+        fn._emkit_base = added  # where the grader's check worker imports it from
+    except AttributeError:
+        raise AssignmentError(f"{where}: {spec!r} must be a plain function defined in {module_name}") from None
     return fn
 
 
 def course() -> Assignment:
-    """The course's own exercises, as ``course.toml`` lists them."""
-    return load(COURSE_ASSIGNMENT)
+    """The course's own exercises, as ``course.toml`` lists them (graded notebook by notebook)."""
+    data = tomllib.loads(COURSE_ASSIGNMENT.read_text(encoding="utf-8"))
+    chosen = from_dict(data, base=COURSE_ASSIGNMENT.parent, source=str(COURSE_ASSIGNMENT))
+    chosen.per_notebook = True
+    return chosen

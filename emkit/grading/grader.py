@@ -12,16 +12,20 @@ random seeds, from plain data the runner sends back:
   (a *snapshot*, taken before the first course cell after the exercise cell),
   as text, with the whitelist parser.
 
-An answer that reaches a function its question forbids (emkit's own
-implementation of the step) scores 0 with the status "uses the reference
-implementation": during its calls for a function answer, or before its
-snapshot for an expression answer.
+Each check runs in a worker process of the grader's own, under a time and a
+memory limit (:mod:`.checker`): a hostile answer costs its own question,
+never the batch. The functions a question forbids (emkit's own
+implementation of the step) do not exist in the runner (:mod:`.guard`); an
+answer that tried to use one scores 0 with the status "uses the reference
+implementation" (during its calls for a function answer, between its
+exercise cell and its snapshot for an expression answer).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +50,13 @@ class Row:
     passed_parts: str
     status: str
     feedback: str
+    title: str = ""
+    slips: list = field(default_factory=list)  # the named mistakes the check recognised
+    differences: list = field(default_factory=list)  # for failing parts no slip names: the kind of difference
+
+
+#: Statuses that are not grades: the check itself failed (the instructor must look), or the grader stopped it.
+CHECK_ERROR, CHECK_STOPPED = "check error", "check stopped"
 
 
 @dataclass
@@ -58,6 +69,7 @@ class SubmissionResult:
     graded: bool = True  # False: nothing of it could be graded (malformed, could not run)
     cells: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    answers: dict = field(default_factory=dict)  # question id -> the source of its answer cell(s)
 
     @property
     def points(self) -> float:
@@ -71,10 +83,95 @@ class SubmissionResult:
 @dataclass
 class Options:
     limits: Limits = field(default_factory=Limits)
-    sandbox: str | None = None  # None or "bwrap"
+    sandboxed: bool = True  # False only with --no-sandbox
     scratch_root: Path | None = None
     mpl_cache: Path | None = None
-    zygote: object | None = None  # a session.Zygote shared by the batch (None: a fresh process per runner)
+    zygotes: object | None = None  # a ZygotePool shared by the batch
+    checkers: object | None = None  # a CheckerPool: one check worker per grading thread
+
+
+class ZygotePool:
+    """The batch's mother zygote and its children: one per set of absent functions, made when first needed."""
+
+    def __init__(self, env: dict, scratch_root: Path):
+        from . import sandbox as sb
+
+        self.scratch_root = scratch_root
+        self._mother = session.Mother(sb.LIBRARIES, env)
+        self._zygotes: dict[tuple, session.Zygote] = {}
+        self._locks: dict[tuple, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._remembered_lock = threading.Lock()
+        self._remembered: Path | None = None
+
+    def remembered(self) -> Path | None:
+        """SymPy's slow results for this batch (``emkit.symbolic.remember``), computed once, in a process of ours."""
+        import subprocess
+        import sys
+
+        with self._remembered_lock:
+            if self._remembered is None:
+                path = self.scratch_root / "remembered.pickle"
+                code = (
+                    "import pickle, sys\nfrom emkit import symbolic\n"
+                    "sys.stdout.buffer.write(pickle.dumps(symbolic.remember()))"
+                )
+                try:
+                    out = subprocess.run(  # noqa: S603 - our own interpreter and package
+                        [sys.executable, "-c", code], capture_output=True, timeout=600, check=True
+                    ).stdout
+                    path.write_bytes(out)
+                    self._remembered = path
+                except (subprocess.SubprocessError, OSError):
+                    return None  # each runner then computes what it needs itself: slower, still right
+            return self._remembered
+
+    def get(self, absent: frozenset, notebook: str = "") -> session.Zygote:
+        from . import sandbox as sb
+
+        needs = notebook in sb.REMEMBER_FOR
+        key = (absent, needs)
+        with self._lock:
+            key_lock = self._locks.setdefault(key, threading.Lock())
+        with key_lock:
+            zygote = self._zygotes.get(key)
+            if zygote is None:
+                zygote = self._mother.zygote(
+                    sb.EMKIT_DIR, sb.PRELOAD, absent=absent,
+                    remembered=self.remembered() if needs else None,
+                )  # fmt: skip
+                self._zygotes[key] = zygote
+            return zygote
+
+    def close(self) -> None:
+        for zygote in self._zygotes.values():
+            zygote.close()
+        self._zygotes.clear()
+        self._mother.close()
+
+
+class CheckerPool:
+    """A check worker per grading thread (each thread grades one submission at a time)."""
+
+    def __init__(self, memory_mb: int):
+        self.memory_mb = memory_mb
+        self._local = threading.local()
+        self._all: list = []
+        self._lock = threading.Lock()
+
+    def get(self):
+        from .checker import CheckWorker
+
+        worker = getattr(self._local, "worker", None)
+        if worker is None:
+            worker = self._local.worker = CheckWorker(self.memory_mb)
+            with self._lock:
+                self._all.append(worker)
+        return worker
+
+    def close(self) -> None:
+        for worker in self._all:
+            worker.close()
 
 
 # ---------------------------------------------------------------------------
@@ -121,16 +218,20 @@ class Plan:
     """What to run and what to grade in one notebook."""
 
     cells: list[tuple[int, str]]  # (cell index, source) of the code cells, in order
-    questions: list[Question]
-    snapshot_after: dict[int, list[Question]]  # position in `cells` -> expression questions to read after it
-    snapshot_position: dict[str, int]
+    questions: list[Question]  # the questions graded in this notebook (found, or expected in it)
+    grade_after: dict[int, list[Question]]  # position in `cells` -> the questions graded right after it
+    grade_position: dict[str, int]
     missing: dict[str, str]  # question id -> why it is missing
     notes: list[str]
+    first_position: dict[str, int] = field(default_factory=dict)  # question id -> its first exercise cell
+    cell_exercise: dict[int, str] = field(default_factory=dict)  # position -> the title of the exercise it answers
+    answers: dict[str, str] = field(default_factory=dict)  # question id -> the source of its exercise cell(s)
+    source_name: str = ""  # the course notebook this is a version of, if it says
+    roles: list = field(default_factory=list)  # per position: "exercise", "check", "course" or None (the learner's)
 
 
 def plan(nb, assignment: Assignment) -> Plan:
     """Find the questions by the metadata ``emkit student`` writes (never by searching the code)."""
-    by_id = assignment.by_id()
     by_exercise: dict[str, list[Question]] = {}
     for q in assignment.questions:
         by_exercise.setdefault(q.id, []).append(q)
@@ -140,6 +241,7 @@ def plan(nb, assignment: Assignment) -> Plan:
     cells = []
     exercise_cells: dict[str, list[int]] = {}
     roles = []
+    cell_exercise: dict[int, str] = {}
     for index, cell in enumerate(nb.cells):
         meta = _emkit_meta(cell)
         if cell.cell_type != "code":
@@ -153,41 +255,54 @@ def plan(nb, assignment: Assignment) -> Plan:
             if ex in by_exercise:
                 for q in by_exercise[ex]:
                     exercise_cells.setdefault(q.id, []).append(position)
+                    cell_exercise.setdefault(position, by_exercise[ex][0].title or ex)
             else:
-                notes.append(f"cell {index + 1} is marked as exercise {ex!r}, which this assignment does not grade")
-    source_nb = (nb.metadata.get("emkit") or {}).get("source") if isinstance(nb.metadata.get("emkit"), dict) else None
+                notes.append(
+                    f"code cell {position + 1} is marked as exercise {ex!r}, which this assignment does not grade"
+                )
+    meta_nb = nb.metadata.get("emkit")
+    source_nb = meta_nb.get("source") if isinstance(meta_nb, dict) and isinstance(meta_nb.get("source"), str) else ""
     expected = [q for q in assignment.questions if source_nb and q.notebook == source_nb]
     chosen = [q for q in assignment.questions if q.id in exercise_cells or q in expected or q.find == "name"]
     missing = {}
+    answers = {}
     for q in chosen:
         positions = exercise_cells.get(q.id, [])
         if len(positions) > 1:
-            shown = ", ".join(str(cells[p][0] + 1) for p in positions)
+            shown = ", ".join(str(p + 1) for p in positions)
             notes.append(
-                f"{q.id}: {len(positions)} cells are marked as its answer (cells {shown}); the last one counts"
+                f"{q.title or q.id}: {len(positions)} cells are marked as its answer (code cells {shown}); "
+                "the last one counts"
             )
+        if positions:
+            answers[q.id] = "\n\n".join(cells[p][1] for p in positions)
         if not positions and q.find == "metadata":
             missing[q.id] = (
-                "the exercise cell for this question is not in the notebook (deleted, or its metadata removed)"
+                f"the exercise cell of {q.title or q.id} is not in the notebook (deleted, or its metadata removed)"
             )
     if source_nb and not chosen:
         notes.append(f"this is the student version of {source_nb}, which has no questions in this assignment")
-    snapshot_after: dict[int, list[Question]] = {}
-    snapshot_position: dict[str, int] = {}
+    grade_after: dict[int, list[Question]] = {}
+    grade_position: dict[str, int] = {}
+    first_position: dict[str, int] = {}
     for q in chosen:
-        if q.kind != "expression" or q.id in missing:
-            continue
         positions = exercise_cells.get(q.id)
+        if positions:
+            first_position[q.id] = positions[0]
+        if q.id in missing:
+            continue
         if positions:
             end = positions[-1]
             while end + 1 < len(cells) and roles[end + 1] is None:
                 end += 1  # the learner's own cells right after the exercise belong to the answer
         else:
             end = len(cells) - 1
-        snapshot_after.setdefault(end, []).append(q)
-        snapshot_position[q.id] = end
-    del by_id
-    return Plan(cells, chosen, snapshot_after, snapshot_position, missing, notes)
+        grade_after.setdefault(max(end, 0), []).append(q)
+        grade_position[q.id] = max(end, 0)
+    return Plan(
+        cells, chosen, grade_after, grade_position, missing, notes, first_position, cell_exercise, answers,
+        source_nb, roles,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------
@@ -196,46 +311,72 @@ def plan(nb, assignment: Assignment) -> Plan:
 
 
 class Execution:
-    """The submission's cells run in a runner; a cell that kills or hangs its runner is skipped on a replay."""
+    """The submission's cells, run in order in a runner, with each question graded at its own point.
 
-    def __init__(self, p: Plan, config: RunnerConfig, limits: Limits, deadline: float, zygote=None):
+    A question is graded right after its exercise cell (and the learner's own
+    cells that follow it), before the course's next cell runs. The runner
+    starts with every function that any of this notebook's questions forbids
+    absent; once all the questions that forbid a function are graded, the
+    grader hands the runner that function's real code back, so that the
+    course cells after them (a plot made with ``fit``, a later exercise that
+    starts from the reference ``Q``) run as they do for the learner.
+
+    A cell that kills or hangs its runner is skipped on a replay in a new
+    runner (restorations are replayed at the same points). A function answer
+    still undefined at its point is graded again at the end of the notebook;
+    until then, nothing it forbids is given back.
+    """
+
+    def __init__(self, p: Plan, config: RunnerConfig, limits: Limits, deadline: float, zygote, emkit_dir: str):
         self.plan, self.config, self.limits, self.deadline = p, config, limits, deadline
-        self.zygote = zygote
+        self.zygote, self.emkit_dir = zygote, emkit_dir
         self.runner: Runner | None = None
         self.done = 0  # cells executed by the current runner
         self.skip: set[int] = set()
         self.status: dict[int, dict] = {}
         self.snapshots: dict[str, object] = {}
         self.hits: dict[int, set] = {}  # position -> qualified names reported while it ran
-        self.denied: list[str] = []
         self.tampered = False
-        self.locked = False
         self.restarts = 0
         self.out_of_time = False
+        self.pending = {q.id for q in p.questions if q.id not in p.missing}
+        self.restores: dict[int, dict] = {}  # position -> {qualified name: source} restored after it
+        self.restored: set[str] = set()
+        self.notes: list[str] = []
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
+
+    def reserve(self) -> float:
+        return self.limits.answer_reserve(len(self.pending)) if self.pending else 0.0
 
     def _new_runner(self) -> Runner:
         if self.restarts > 20:
             raise RunnerDied("the runner had to be restarted more than 20 times")
         self.restarts += 1
         runner = Runner(self.config, self.limits, self.zygote)
-        runner.start()
+        try:
+            runner.start()
+        except RunnerDied:
+            runner.kill()
+            raise
         self.done = 0
-        self.locked = False
         return runner
 
     def _collect(self, runner: Runner, since: int, position: int | None) -> None:
         for r in runner.reports_since(since):
             if r.kind == "ref" and position is not None:
                 self.hits.setdefault(position, set()).add(r.detail)
-            elif r.kind == "denied" and len(self.denied) < 20 and r.detail not in self.denied:
-                self.denied.append(r.detail)
         self.tampered = self.tampered or runner.tampered
 
     def run_until(self, end: int) -> None:
-        """Make sure the current runner has executed every cell before position ``end`` (except skipped ones)."""
+        """Make sure the current runner has executed every cell before position ``end`` (except skipped ones).
+
+        A cell's time limit is ``--cell-timeout``, but never more than what is
+        left of the submission's budget minus a reserve for grading the
+        questions not graded yet: a cell that will not stop cannot eat the
+        time of the answers.
+        """
         while True:
             if self.runner is None:
                 try:
@@ -247,30 +388,29 @@ class Execution:
             try:
                 while self.done < end:
                     position = self.done
-                    if position in self.skip:
-                        self.done += 1
-                        continue
-                    left = self.remaining()
-                    if left <= 1:
-                        self.out_of_time = True
-                        for p in range(position, len(self.plan.cells)):
-                            self.status.setdefault(p, {"status": "not run (the submission's time limit ran out)"})
-                            self.skip.add(p)
-                        self.done = end
-                        return
-                    index, source = self.plan.cells[position]
-                    since = runner.bucket + 1
-                    started = time.monotonic()
-                    outcome = runner.run_cell(index, source, min(self.limits.cell, left))
-                    outcome["seconds"] = round(time.monotonic() - started, 3)
-                    self._collect(runner, since, position)
-                    if position not in self.status or self.status[position].get("status") != "ok":
-                        self.status[position] = outcome
-                    for q in self.plan.snapshot_after.get(position, []):
-                        if q.id not in self.snapshots:
-                            since = runner.bucket + 1
-                            self.snapshots[q.id] = runner.snapshot(q.answer, min(self.limits.call, max(1.0, left)))
-                            self._collect(runner, since, position)
+                    if position not in self.skip:
+                        replay = position in self.status  # ran before: replayed for the answers, within the reserve
+                        left = self.remaining() - (0.0 if replay else self.reserve())
+                        if left <= 1:
+                            self.out_of_time = True
+                            for p in range(position, len(self.plan.cells)):
+                                self.status.setdefault(p, {"status": "not run (the submission's time ran out)"})
+                                self.skip.add(p)
+                            self.done = max(self.done, end)
+                            return
+                        index, source = self.plan.cells[position]
+                        since = runner.bucket + 1
+                        started = time.monotonic()
+                        limit = min(self.limits.cell, left)
+                        outcome = runner.run_cell(index, source, limit)
+                        outcome["seconds"] = round(time.monotonic() - started, 3)
+                        if outcome.get("status") == "interrupted":
+                            outcome["limit"] = round(limit, 1)
+                        self._collect(runner, since, position)
+                        if position not in self.status or self.status[position].get("status") != "ok":
+                            self.status[position] = outcome
+                    if position in self.restores:
+                        self._apply(runner, self.restores[position])
                     self.done += 1
                 return
             except RunnerDied as exc:
@@ -280,15 +420,40 @@ class Execution:
                 runner.kill()
                 self.runner = None
 
-    def answer_phase(self) -> Runner:
-        """A runner that has run every cell and is locked for answer calls."""
-        self.run_until(len(self.plan.cells))
+    def runner_at(self, position: int) -> Runner:
+        """A runner that has run every cell up to and including ``position`` (a new one replays them)."""
+        self.run_until(position + 1)
         if self.runner is None:
             raise RunnerDied("no runner")
-        if not self.locked:
-            self.runner.lock()
-            self.locked = True
         return self.runner
+
+    def _apply(self, runner: Runner, functions: dict) -> None:
+        failed = runner.restore(functions)
+        for name, why in failed.items():
+            note = f"{name} could not be given back after its questions were graded ({why})"
+            if note not in self.notes:
+                self.notes.append(note)
+
+    def graded(self, q: Question, position: int) -> None:
+        """``q`` is graded: give back the functions no question still waiting forbids."""
+        self.pending.discard(q.id)
+        still = set().union(*(x.forbidden for x in self.plan.questions if x.id in self.pending))
+        back = sorted((self.zygote.absent - still) - self.restored)
+        if not back:
+            return
+        from .guard import function_source
+
+        functions = {}
+        for name in back:
+            try:
+                functions[name] = function_source(self.emkit_dir, name)
+            except (OSError, LookupError, SyntaxError):
+                pass  # a method or an alias: it stays absent for the rest of the run
+        self.restored |= set(back)
+        if functions:
+            self.restores.setdefault(position, {}).update(functions)
+            if self.runner is not None and self.done > position:
+                self._apply(self.runner, functions)
 
     def close(self) -> None:
         if self.runner is not None:
@@ -300,15 +465,15 @@ class Execution:
 class RemoteAnswer:
     """Stands for the submission's function: calls it in the runner, returns plain data.
 
-    Passed to a check in place of the learner's function. Every reference
-    hit reported while one of its calls runs is kept in ``hits``.
+    Passed to a check (through the check worker) in place of the learner's
+    function. Every reference hit reported while one of its calls runs is
+    kept in ``hits``.
     """
 
-    def __init__(self, execution: Execution, question: Question):
-        self.execution, self.question = execution, question
+    def __init__(self, execution: Execution, question: Question, position: int):
+        self.execution, self.question, self.position = execution, question, position
         self.hits: set[str] = set()
         self.calls = 0
-        self.failure = ""  # why the answer could not be called at all, if it could not
 
     def __call__(self, *args):
         from ..check.running import RemoteException
@@ -318,7 +483,7 @@ class RemoteAnswer:
         if left <= 1:
             raise TimeoutError("the submission's time limit ran out")
         try:
-            runner = ex.answer_phase()
+            runner = ex.runner_at(self.position)
         except RunnerDied as exc:
             raise RemoteException("RuntimeError", f"the notebook could not be run again ({exc.reason})") from None
         self.calls += 1
@@ -342,6 +507,10 @@ class RemoteAnswer:
             raise TimeoutError(f"stopped after {ex.limits.call:g} s (an endless loop?)")
         if op == "raised":
             err = reply.get("error") or {}
+            if err.get("type") == "ReferenceUnavailable":  # a stub raised, even if its marker was cut away
+                named = str(err.get("message", "")).split(" ", 1)[0]
+                if named.startswith("emkit."):
+                    self.hits.add(named)
             raise RemoteException(
                 str(err.get("type", "Exception")), str(err.get("message", "")), str(err.get("line", ""))
             )
@@ -362,35 +531,68 @@ class RemoteAnswer:
 # ---------------------------------------------------------------------------
 
 
-def _feedback(result) -> str:
-    text = str(result)
+def _feedback(result, q: Question) -> str:
+    """The check's report, headed by the question's title (not its id)."""
+    lines = str(result).splitlines()
+    n, n_ok = len(result.parts), sum(part.passed for part in result.parts)
+    if result.passed:
+        lines[0] = f"{q.title or q.id}: {'the only part' if n == 1 else f'all {n} parts'} passed."
+    else:
+        lines[0] = f"{q.title or q.id}: {n_ok} of {n} parts passed."
+    text = "\n".join(lines)
     return text if len(text) <= MAX_FEEDBACK_CHARS else text[: MAX_FEEDBACK_CHARS - 20] + "\n... (cut)"
 
 
+def _cell_name(p: Plan, position: int) -> str:
+    """A cell as the student finds it: the n-th code cell, and the exercise it answers, if any."""
+    name = f"code cell {position + 1}"
+    exercise = p.cell_exercise.get(position)
+    return f"{name} ({exercise})" if exercise else name
+
+
+HELD_BACK = "held back"
+
+
 def _cell_summary(execution: Execution, p: Plan) -> tuple[str, list[dict]]:
-    cells, errors, killed, interrupted = [], 0, 0, 0
-    for position, (index, _source) in enumerate(p.cells):
-        st = execution.status.get(position, {"status": "not run"})
-        cells.append({"cell": index + 1, **st})
-        kind = st.get("status")
-        errors += kind == "error"
-        killed += kind == "killed"
-        interrupted += kind == "interrupted"
-    parts = []
+    """The notebook run in one line, and each cell's outcome.
+
+    A course cell that calls an emkit function a question forbids, before
+    that question is graded, cannot run (the function is absent then); it
+    and the course cells after it that fail are marked "held back" and left
+    out of the summary: the learner did nothing wrong there.
+    """
+    cells, parts = [], []
+    held = False
+    for position, (_index, _source) in enumerate(p.cells):
+        st = dict(execution.status.get(position, {"status": "not run"}))
+        course = position < len(p.roles) and p.roles[position] in ("course", "check")
+        if st.get("status") == "error" and course:
+            if st.get("error", {}).get("type") == "ReferenceUnavailable" or held:
+                held = True
+                st["status"], st["held_back"] = HELD_BACK, st.pop("error", {})
+        cells.append({"cell": position + 1, "name": _cell_name(p, position), **st})
+    errors = [c for c in cells if c.get("status") == "error"]
+    interrupted = [c for c in cells if c.get("status") == "interrupted"]
+    killed = [c for c in cells if c.get("status") == "killed"]
     if errors:
-        first = next(c for c in cells if c.get("status") == "error")
-        err = first.get("error", {})
+        err = errors[0].get("error", {})
         what = f"{err.get('type')}: {err.get('message', '')[:80]}"
-        parts.append(f"{errors} cell(s) raised an error (first: cell {first['cell']}, {what})")
+        parts.append(f"{len(errors)} cell(s) raised an error (first: {errors[0]['name']}, {what})")
     if interrupted:
-        parts.append(f"{interrupted} cell(s) stopped at the time limit")
-    if killed:
-        first = next(c for c in cells if c.get("status") == "killed")
+        first = interrupted[0]
         parts.append(
-            f"{killed} cell(s) ended the runner and were skipped (first: cell {first['cell']}: {first.get('reason')})"
+            f"{len(interrupted)} cell(s) stopped at their time limit (first: {first['name']}, after "
+            f"{first.get('limit', '?')} s)"
+        )
+    if killed:
+        first = killed[0]
+        parts.append(
+            f"{len(killed)} cell(s) ended the runner and were skipped (first: {first['name']}: {first.get('reason')})"
         )
     if execution.out_of_time:
-        parts.append("the submission's time limit ran out")
+        skipped = [c for c in cells if str(c.get("status", "")).startswith("not run")]
+        where = f" before {skipped[0]['name']}" if skipped else ""
+        parts.append(f"the submission's time limit ran out{where}; the answers defined before it were graded")
     return ("; ".join(parts) or "ok"), cells
 
 
@@ -399,108 +601,162 @@ def grade_submission(name: str, nb_bytes: bytes, assignment: Assignment, options
     student = Path(name).stem
     start = time.monotonic()
     result = SubmissionResult(student, name, "ok")
+
+    def all_rows(status: str, feedback: str = "", questions=None) -> list[Row]:
+        if questions is None and assignment.per_notebook:  # nothing says which notebook this was meant to be
+            return [Row(student, name, "-", 0.0, 0.0, "0/0", status, feedback)]
+        return [
+            Row(student, name, q.id, 0.0, q.points, "0/0", status, feedback, title=q.title)
+            for q in (assignment.questions if questions is None else questions)
+        ]
+
     try:
         nb = read_notebook(nb_bytes)
     except ValueError as exc:
         result.status, result.graded = f"malformed notebook: {exc}", False
-        result.rows.append(Row(student, name, "-", 0.0, 0.0, "0/0", result.status, ""))
+        result.rows = all_rows("not graded", result.status)
         return result
     p = plan(nb, assignment)
     result.notes += p.notes
+    result.answers = p.answers
+    wanted = assignment.questions_for(p.source_name, {q.id for q in p.questions})
     if not p.questions:
         result.status, result.graded = "no question of this assignment was found in this notebook", False
         if p.notes:
             result.status += f" ({p.notes[-1]})"
-        result.rows.append(Row(student, name, "-", 0.0, 0.0, "0/0", result.status, ""))
+        result.rows = [_absent_row(q, p, student, name) for q in wanted] or all_rows(result.status)
         return result
 
     from . import sandbox as sb
 
     env = sb.prepare_scratch(scratch, options.mpl_cache)
-    forbidden = sorted(set().union(*(q.forbidden for q in p.questions)))
-    config = RunnerConfig(
-        scratch=scratch,
-        emkit_dir=sb.EMKIT_DIR,
-        preload=sb.PRELOAD,
-        read_roots=sb.read_roots(),
-        deny_roots=[sb.EMKIT_DIR],
-        allow_roots=[sb.EMKIT_DIR / "data"],
-        forbidden=forbidden,
-        env=env,
-        wrap=sb.bwrap_command(scratch) if options.sandbox == "bwrap" else [],
-    )
-    execution = Execution(p, config, options.limits, start + options.limits.total, options.zygote)
-    rows = []
+    absent = frozenset().union(*(q.forbidden for q in p.questions))
+    try:
+        zygote = options.zygotes.get(absent, p.source_name)
+    except RunnerDied as exc:
+        result.status, result.graded = f"could not be graded: {exc.reason}", False
+        result.rows = all_rows("not graded", result.status, wanted)
+        return result
+    config = RunnerConfig(scratch=scratch, env=env, sandboxed=options.sandboxed)
+    execution = Execution(p, config, options.limits, start + options.limits.total, zygote, str(sb.EMKIT_DIR))
+    checker = options.checkers.get()
+    rows: dict[str, Row] = {}
+    late: list[Question] = []
+
+    def grade_at(q: Question, position: int, final: bool) -> None:
+        row = _grade_question(q, p, execution, position, student, name, checker, options.limits, final)
+        if row is None:
+            late.append(q)  # not defined yet: graded again at the end (what it forbids stays absent)
+            return
+        rows[q.id] = row
+        execution.graded(q, position)
+
     try:
         try:
-            execution.run_until(len(p.cells))
+            last = len(p.cells) - 1
+            for position in range(len(p.cells)):
+                execution.run_until(position + 1)
+                for q in p.grade_after.get(position, []):
+                    grade_at(q, position, final=position == last)
+            for q in [*late, *(q for q in p.questions if q.id not in rows and q.id not in p.missing and q not in late)]:
+                grade_at(q, max(last, 0), final=True)
         except RunnerDied as exc:
             result.status, result.graded = f"could not be graded: {exc.reason}", False
-            for q in p.questions:
-                rows.append(Row(student, name, q.id, 0.0, q.points, "0/0", "not graded", result.status))
-            result.rows = rows
+            result.rows = all_rows("not graded", result.status, wanted)
             return result
-        for q in p.questions:
-            rows.append(_grade_question(q, p, execution, student, name))
     finally:
         execution.close()
     status, cells = _cell_summary(execution, p)
     result.cells = cells
+    result.notes += execution.notes
     if execution.tampered:
         status = "the submission wrote into the grader's channel: every question scores 0"
-        for r in rows:
+        for r in rows.values():
             r.points, r.status = 0.0, "not graded: channel tampered with"
-    if execution.denied:
-        result.notes.append("refused while grading: " + "; ".join(execution.denied[:5]))
     result.status = status
-    result.rows = rows
+    result.rows = [rows[q.id] if q.id in rows else _absent_row(q, p, student, name) for q in wanted]
     result.seconds = time.monotonic() - start
     return result
 
 
-def _grade_question(q: Question, p: Plan, execution: Execution, student: str, name: str) -> Row:
+def _absent_row(q: Question, p: Plan, student: str, name: str) -> Row:
+    """A question of the assignment that this notebook does not answer: 0 points, and why."""
+    why = p.missing.get(q.id) or (
+        f"this notebook has no exercise cell for {q.title or q.id} (it is {p.source_name})"
+        if p.source_name
+        else f"this notebook has no exercise cell for {q.title or q.id}"
+    )
+    return Row(student, name, q.id, 0.0, q.points, "0/0", "missing", why, title=q.title)
+
+
+def _grade_question(q: Question, p: Plan, execution: Execution, position: int, student, name, checker, limits,
+                    final: bool) -> Row | None:  # fmt: skip
+    """Grade ``q`` now (the runner has run every cell up to ``position``); None: not defined yet, ask again later."""
     seed = secrets.randbits(31)
+
+    def row(points, passed, status, feedback, slips=(), differences=()):
+        return Row(
+            student, name, q.id, points, q.points, passed, status, feedback, q.title, list(slips), list(differences)
+        )
+
     if q.id in p.missing:
-        return Row(student, name, q.id, 0.0, q.points, "0/0", "missing", p.missing[q.id])
+        return row(0.0, "0/0", "missing", p.missing[q.id])
+    call = None
+    try:
+        runner = execution.runner_at(position)
+        if q.kind == "expression":
+            since = runner.bucket + 1
+            value = runner.snapshot(q.answer, min(limits.call, max(1.0, execution.remaining())))
+            execution._collect(runner, since, position)
+        else:
+            kind = runner.describe([q.answer]).get(q.answer)
+    except RunnerDied as exc:
+        return row(0.0, "0/0", "not graded", f"the notebook could not be run: {exc.reason}")
     if q.kind == "expression":
-        value = execution.snapshots.get(q.id)
-        position = p.snapshot_position.get(q.id, len(p.cells) - 1)
+        first = p.first_position.get(q.id, 0)
         used = set()
         for pos, names in execution.hits.items():
-            if pos <= position:
+            if first <= pos <= position:
                 used |= names
         used &= q.forbidden
         if used:
             return _reference_row(q, student, name, used)
-        if isinstance(value, wire.Opaque):
-            value = value  # the check says what it got
-        result = _run_check(q, value, seed)
+        if isinstance(value, wire.Opaque) and value.type_name == "NoneType":
+            value = None
     else:
-        try:
-            runner = execution.answer_phase()
-            kinds = runner.describe([q.answer])
-        except RunnerDied as exc:
-            return Row(
-                student, name, q.id, 0.0, q.points, "0/0", "not graded", f"the notebook could not be run: {exc.reason}"
-            )
-        kind = kinds.get(q.answer)
         if kind == "missing":
-            return Row(
-                student, name, q.id, 0.0, q.points, "0/0", "missing", f"no {q.answer!r} is defined in the notebook"
-            )
+            if not final:
+                return None
+            return row(0.0, "0/0", "missing", f"no {q.answer!r} is defined in the notebook")
         if kind == "NoneType":
-            return Row(student, name, q.id, 0.0, q.points, "0/0", "not answered", f"{q.answer} is still None")
-        answer = RemoteAnswer(execution, q) if kind == "callable" else wire.Opaque(kind or "value")
-        result = _run_check(q, answer, seed)
-        if isinstance(answer, RemoteAnswer):
-            used = answer.hits & q.forbidden
-            if used:
-                return _reference_row(q, student, name, used)
-    if result is None:
-        return Row(student, name, q.id, 0.0, q.points, "0/0", "not graded", "the check failed (an error in the check)")
-    status = "graded" if result.answered else "not answered"
+            return row(0.0, "0/0", "not answered", f"{q.answer} is still None")
+        if kind == "callable":
+            call = RemoteAnswer(execution, q, position)
+            value = None
+        else:
+            value = wire.Opaque(kind or "value")
+    from .checker import CheckCrashed, CheckStopped, check_ref
+
+    try:
+        result = checker.run(check_ref(q.check), value, seed, limits.check, call)
+    except CheckStopped as exc:
+        return row(0.0, "0/0", CHECK_STOPPED, f"the grader stopped checking this answer: {exc}")
+    except CheckCrashed as exc:
+        where = f" ({exc.where})" if exc.where else ""
+        return row(
+            0.0, "0/0", CHECK_ERROR,
+            f"the check {q.check_name} itself raised {exc.type_name}: {exc.message}{where}. This is not a grade: "
+            "fix the check and grade again.",
+        )  # fmt: skip
+    if call is not None:
+        used = call.hits & q.forbidden
+        if used:
+            return _reference_row(q, student, name, used)
     passed = f"{sum(part.passed for part in result.parts)}/{len(result.parts)}"
-    return Row(student, name, q.id, round(result.score * q.points, 6), q.points, passed, status, _feedback(result))
+    if not result.answered:
+        return row(0.0, passed, "not answered", f"{q.title or q.id}: not answered (the exercise still holds its stub)")
+    differences = [part.kind for part in result.parts if not part.passed and not part.slip and part.kind]
+    return row(round(result.score * q.points, 6), passed, "graded", _feedback(result, q), result.slips, differences)
 
 
 def _reference_row(q: Question, student: str, name: str, used: set) -> Row:
@@ -513,27 +769,19 @@ def _reference_row(q: Question, student: str, name: str, used: set) -> Row:
         q.points,
         "0/0",
         "uses the reference implementation",
-        f"the answer reached emkit's own implementation of this step ({names}); it has to be the learner's own work",
+        f"the answer reached emkit's own implementation of this step ({names}), which is not available while "
+        "grading; it has to be the learner's own work",
+        title=q.title,
     )
 
 
-def _run_check(q: Question, answer, seed: int):
-    from ..check.results import CheckResult, Part
-
-    try:
-        result = q.check(answer, seed=seed)
-    except TypeError as exc:
-        if "seed" not in str(exc):
-            raise
-        result = q.check(answer)  # an instructor's check without a seed parameter
-    except Exception as exc:  # noqa: BLE001 - a broken check must not take the batch down
-        return CheckResult(q.id, [Part("the check itself", False, f"the check raised {type(exc).__name__}: {exc}")])
-    if isinstance(result, CheckResult):
-        return result
-    if isinstance(result, bool | int | float):  # an instructor's check may return a fraction or a verdict
-        value = float(result)
-        return CheckResult(q.id, [Part("check", value >= 1.0, "" if value >= 1.0 else f"score {value:g}")])
-    return CheckResult(q.id, [Part("check", False, f"the check returned a {type(result).__name__}, not a CheckResult")])
-
-
-__all__ = ["Options", "Row", "SubmissionResult", "grade_submission", "plan", "read_notebook", "session"]
+__all__ = [
+    "CheckerPool",
+    "Options",
+    "Row",
+    "SubmissionResult",
+    "ZygotePool",
+    "grade_submission",
+    "plan",
+    "read_notebook",
+]

@@ -1,27 +1,59 @@
-"""Where a runner runs: its scratch folder, environment, readable paths, and optionally bubblewrap.
+"""Where a runner runs: an OS sandbox of its own, around its own scratch folder.
 
-Without a sandbox the runner is an ordinary process of your user, fenced by
-the guard's audit hook (:mod:`.guard`). With ``--sandbox bwrap`` it also runs
-inside `bubblewrap <https://github.com/containers/bubblewrap>`_: no network,
-its own process and IPC namespaces, a read-only view of the system, the
-Python installation and emkit, and a writable view of its own scratch folder
-only (``/tmp`` is empty, other submissions and the report do not exist).
+**The wall** (the default; ``emkit grade --no-sandbox`` turns it off, loudly).
+For every runner, `bubblewrap <https://github.com/containers/bubblewrap>`_
+builds a set of Linux namespaces and runs a tiny *holder* process in them:
+
+* its own **user, mount, PID, network, IPC and UTS namespaces**: no network
+  (not even the host's loopback), no other process visible or reachable by
+  PID (the grader, the other runners and the zygote do not exist in it), no
+  shared memory or message queues with anyone;
+* a **file system of its own**: a read-only view of the system (``/usr``,
+  ``/etc``, ``/bin`` ...) and of the Python installation, emkit's *source*
+  hidden (an empty folder over it; only its data files are visible), an empty
+  ``/tmp``, its own ``/proc``, and **its own scratch folder as the only
+  writable place** (also its ``HOME`` and ``TMPDIR``). Other submissions, the
+  report, the grader's folders, the user's home: not there at all;
+* ``--die-with-parent``: if the grader dies, the sandbox dies.
+
+The runner itself is forked by the batch's zygote (which loaded numpy, SymPy,
+matplotlib, IPython and emkit once), and before any submission code runs it
+**joins the holder's namespaces** (``setns``), forks once more so that it
+lives inside the PID namespace, drops every capability, sets
+``no_new_privs`` and asks the kernel's out-of-memory killer to take it
+first. Killing bubblewrap ends the PID namespace, and the kernel then kills
+every process in it: nothing a submission started can outlive its sandbox.
+
+:func:`probe` tries all of that once before a batch (and the runner checks
+it again each time); if it does not work here, the grader stops with the
+reason instead of grading without the wall. Where bubblewrap cannot run at
+all (macOS, Windows, a container that forbids user namespaces), run
+``emkit grade`` inside a Linux VM or a container built from
+``environment.yml`` with user namespaces allowed (see the instructors' guide).
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import select
 import shutil
 import site
 import subprocess
 import sys
 import sysconfig
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import emkit
 
 EMKIT_DIR = Path(emkit.__file__).resolve().parent
+RUNNER = Path(__file__).with_name("runner.py")
 
+# Every emkit module a notebook may import: loaded by the zygote, because emkit's source is not
+# visible inside the sandbox (emkit.check is a stub while grading: self-checks do not run).
 PRELOAD = [
     "emkit.kmeans",
     "emkit.gmm",
@@ -34,54 +66,46 @@ PRELOAD = [
     "emkit.plotting",
     "emkit.widgets",
     "emkit.parse",
+    "emkit.hmm",
+    "emkit.inference",
+    "emkit.accelerate",
+    "emkit.online",
+    "emkit.expfamily",
 ]
-# Loaded once by the zygote (not by every runner): slow to import, and the course's notebooks use them.
-PRELOAD_ONCE = [*PRELOAD, "scipy.special", "scipy.stats", "sklearn.cluster", "sklearn.mixture"]
-# Pure functions of nothing that remember their result; the zygote calls them once, before any submission
-# code, so that every runner it forks finds them computed (the marker in each still reports every call).
-WARM = ["emkit.symbolic:sigma_2x2_direct_solve"]
+# Slow to import and used by the course's notebooks: loaded once per batch, by the mother zygote.
+LIBRARIES = ["scipy.special", "scipy.stats", "sklearn.cluster", "sklearn.mixture", "ipywidgets"]
+# The notebooks that call emkit.symbolic's slow, pure SymPy results: their runners get them computed
+# (once per batch, by the grader, then handed to their zygote) instead of paying seconds each.
+REMEMBER_FOR = ("04_gmm_exercise",)
+
+NS_GET_USERNS = 0xB701  # ioctl: the user namespace that owns a namespace
+NAMESPACES = ("user", "mnt", "pid", "net", "ipc", "uts")
 
 
 class SandboxUnavailable(RuntimeError):
-    """The requested OS sandbox cannot run on this machine (the message says why)."""
+    """The OS sandbox cannot run on this machine (the message says why and what to do)."""
 
 
 def python_roots() -> list[Path]:
-    """Folders of the running Python installation and its packages (read-only for a runner)."""
-    roots = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)}
+    """Folders of the running Python installation and its packages (read-only inside the sandbox)."""
+    roots = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), Path(sys.executable).parent}
     for key in ("stdlib", "platstdlib", "purelib", "platlib", "include", "data"):
         path = sysconfig.get_paths().get(key)
         if path:
             roots.add(Path(path))
     for path in [*site.getsitepackages(), site.getusersitepackages()]:
         roots.add(Path(path))
+    for entry in sys.path:  # folders a .pth file added (another environment's packages, say), but never a
+        path = Path(entry) if entry else None  # project folder holding emkit's source (an editable install)
+        if path is not None and path.is_absolute() and path.is_dir() and not _under(EMKIT_DIR, path.resolve()):
+            roots.add(path)
     roots |= {p.resolve() for p in list(roots)}
+    roots.add(Path(os.path.realpath(sys.executable)).parent)
     return sorted(p for p in roots if p.exists())
 
 
-def read_roots() -> list[Path]:
-    extra = [
-        Path(p)
-        for p in (
-            "/usr/share",
-            "/usr/lib",
-            "/usr/local/share",
-            "/etc",
-            "/dev/null",
-            "/dev/urandom",
-            "/dev/random",
-            "/sys/devices/system/cpu",
-            "/sys/fs/cgroup",
-            "/proc/cpuinfo",
-            "/proc/meminfo",
-            "/proc/stat",
-        )
-    ]
-    return [*python_roots(), *extra]
-
-
 def prepare_scratch(scratch: Path, mpl_cache: Path | None) -> dict:
-    """Make the scratch folders and the runner's environment (nothing inherited but PATH)."""
+    """Make a runner's scratch folders and its environment (nothing inherited from the grader's)."""
     for sub in ("work", "home", "tmp", "home/.config/matplotlib"):
         (scratch / sub).mkdir(parents=True, exist_ok=True)
     if mpl_cache is not None:
@@ -113,20 +137,43 @@ def matplotlib_cache(folder: Path) -> Path:
     return folder
 
 
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
 def bwrap_command(scratch: Path) -> list[str]:
-    """The bubblewrap prefix for a runner whose scratch folder is ``scratch``."""
+    """The bubblewrap command line that builds the walls for the runner whose scratch folder is ``scratch``.
+
+    Order matters: later mounts go on top of earlier ones, so ``/tmp`` is
+    emptied *before* the Python installation and the scratch folder are
+    mounted (either may live under /tmp), and emkit's source is hidden
+    after the Python folders that may contain it.
+    """
     exe = shutil.which("bwrap")
     if exe is None:
-        raise SandboxUnavailable("bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)")
+        raise SandboxUnavailable(
+            "bubblewrap is not installed (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: dnf install "
+            "bubblewrap)"
+        )
     cmd = [
         exe,
         "--die-with-parent",
+        "--as-pid-1",
         "--new-session",
-        "--unshare-net",
+        "--unshare-user",
         "--unshare-pid",
+        "--unshare-net",
         "--unshare-ipc",
         "--unshare-uts",
         "--unshare-cgroup-try",
+        "--hostname",
+        "emkit-runner",
+        "--tmpfs",
+        "/tmp",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
         "--ro-bind",
         "/usr",
         "/usr",
@@ -139,25 +186,179 @@ def bwrap_command(scratch: Path) -> list[str]:
             cmd += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             cmd += ["--ro-bind", top, top]
-    bound: list[Path] = []
-    for path in [*python_roots(), EMKIT_DIR]:
-        if any(path == b or b in path.parents for b in bound):
+    bound: list[Path] = [Path("/usr"), Path("/etc")]
+    for path in python_roots():
+        if any(_under(path, b) for b in bound):
             continue
         bound.append(path)
-    for path in bound:
         cmd += ["--ro-bind", str(path), str(path)]
-    cmd += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--bind", str(scratch), str(scratch)]
-    cmd += ["--chdir", str(scratch / "work")]
+    if any(_under(EMKIT_DIR, b) for b in bound):  # an installed (not editable) emkit: hide its source
+        cmd += ["--tmpfs", str(EMKIT_DIR)]
+    data = EMKIT_DIR / "data"
+    cmd += ["--ro-bind", str(data), str(data)]
+    cmd += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch / "work")]
     return cmd
 
 
-def check_bwrap(scratch: Path) -> None:
-    """Raise SandboxUnavailable unless a trivial command runs under :func:`bwrap_command`."""
-    (scratch / "work").mkdir(parents=True, exist_ok=True)
+# The holder is PID 1 of the sandbox: the kernel drops any signal sent to it from inside that it has no handler
+# for (so a submission cannot end its own sandbox early and blame another cell), and orphans are reaped.
+# Its first act is to write one byte on its stdout: bubblewrap has then finished building the walls (it execs
+# the holder last), so joining its namespaces cannot see the machine's own root file system.
+HOLDER = (
+    "import os, signal\nsignal.signal(signal.SIGINT, signal.SIG_DFL)\nsignal.signal(signal.SIGCHLD, signal.SIG_IGN)\n"
+    "os.write(1, b'r')\nos.close(1)\nwhile True:\n    signal.pause()\n"
+)
+
+
+@dataclass
+class Walls:
+    """One runner's sandbox: bubblewrap and its holder process (PID 1 inside), and the holder's namespaces."""
+
+    process: subprocess.Popen
+    holder: int  # the holder's PID as the grader sees it
+    fds: dict  # name -> an open namespace file descriptor: owner (of the mount namespace), user, mnt, pid, ...
+
+    def ns_list(self) -> list[tuple[str, int]]:
+        """(name, fd) in the order a process must join them."""
+        return [(name, self.fds[name]) for name in ("owner", "mnt", "pid", "net", "ipc", "uts", "user")]
+
+    def close_fds(self) -> None:
+        for fd in self.fds.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds = {}
+
+    def kill(self) -> None:
+        """End the sandbox: the kernel then kills every process in its PID namespace. Reaps bubblewrap."""
+        self.close_fds()
+        if self.process.poll() is None:
+            try:
+                self.process.kill()
+            except ProcessLookupError:
+                pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def build(scratch: Path, timeout: float = 10.0) -> Walls:
+    """Start bubblewrap for ``scratch``; return its holder's namespaces, ready for a runner to join."""
     cmd = bwrap_command(scratch)
+    info_r, info_w = os.pipe()
     try:
-        out = subprocess.run([*cmd, sys.executable, "-c", "print(42)"], capture_output=True, text=True, timeout=60)  # noqa: S603
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        process = subprocess.Popen(  # noqa: S603 - bubblewrap and our own interpreter
+            [*cmd, "--info-fd", str(info_w), "--", sys.executable, "-I", "-S", "-c", HOLDER],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(info_w,),
+            close_fds=True,
+        )
+    except OSError as exc:
+        os.close(info_r)
+        os.close(info_w)
         raise SandboxUnavailable(f"bubblewrap did not start: {exc}") from None
-    if out.returncode != 0 or out.stdout.strip() != "42":
-        raise SandboxUnavailable(f"bubblewrap cannot run here: {(out.stderr or out.stdout).strip()[:300]}")
+    os.close(info_w)
+    deadline = time.monotonic() + timeout
+    try:
+        info = b""
+        while True:  # bubblewrap writes its JSON, then closes the descriptor
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([info_r], [], [], left)[0]:
+                os.close(info_r)
+                raise SandboxUnavailable(f"bubblewrap did not build the sandbox within {timeout:g} s")
+            chunk = os.read(info_r, 4096)
+            if not chunk:
+                break
+            info += chunk
+        os.close(info_r)
+        try:
+            holder = int(json.loads(info)["child-pid"])  # with --as-pid-1, the holder itself
+        except (ValueError, KeyError, TypeError):
+            process.kill()
+            err = process.communicate(timeout=10)[1].decode("utf-8", "replace").strip()
+            why = err[:300] or "no reason given"
+            raise SandboxUnavailable(f"bubblewrap cannot build a sandbox here: {why}") from None
+        ready = process.stdout.fileno()
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([ready], [], [], left)[0] or os.read(ready, 1) != b"r":
+            err = ""
+            if process.poll() is not None and process.stderr is not None:
+                err = process.stderr.read().decode("utf-8", "replace").strip()[:300]
+            raise SandboxUnavailable(f"the sandbox's holder process did not start{': ' + err if err else ''}")
+        process.stdout.close()
+        process.stdout = None
+        fds = {}
+        try:
+            for name in NAMESPACES:
+                fds[name] = os.open(f"/proc/{holder}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+            fds["owner"] = fcntl.ioctl(fds["mnt"], NS_GET_USERNS)
+            os.set_inheritable(fds["owner"], False)
+        except OSError as exc:
+            for fd in fds.values():
+                os.close(fd)
+            raise SandboxUnavailable(f"the sandbox's namespaces cannot be opened: {exc}") from None
+        if process.stderr is not None:
+            process.stderr.close()
+            process.stderr = None
+        return Walls(process, holder, fds)
+    except BaseException:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        raise
+
+
+def probe(scratch_root: Path) -> dict:
+    """Build a sandbox and check from inside that its walls stand; raise SandboxUnavailable if not.
+
+    A canary file next to the probe's scratch folder must be invisible, the
+    network unreachable, the grader's PID unknown, every capability dropped
+    and the scratch folder writable.
+    """
+    scratch = scratch_root / "probe"
+    (scratch / "work").mkdir(parents=True, exist_ok=True)
+    canary = scratch_root / "canary"
+    canary.write_text("outside")
+    walls = build(scratch)
+    try:
+        fds = [fd for _, fd in walls.ns_list()]
+        for fd in fds:
+            os.set_inheritable(fd, True)
+        arg = json.dumps({"ns": walls.ns_list(), "scratch": str(scratch), "canary": str(canary), "grader": os.getpid()})
+        try:
+            out = subprocess.run(  # noqa: S603 - our own interpreter and script
+                [sys.executable, "-I", str(RUNNER), "--probe", arg],
+                pass_fds=fds,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            raise SandboxUnavailable("the sandbox probe did not finish within 60 s") from None
+        lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+        if out.returncode != 0 or not lines:
+            raise SandboxUnavailable(f"a process cannot enter the sandbox here: {(out.stderr or out.stdout)[-400:]}")
+        seen = json.loads(lines[-1])
+    finally:
+        walls.kill()
+        canary.unlink(missing_ok=True)
+    problems = [what for what, bad in seen.items() if bad]
+    if problems:
+        raise SandboxUnavailable("the sandbox's walls do not stand here: " + "; ".join(problems))
+    return seen
+
+
+def explain_unavailable(exc: Exception) -> str:
+    """What an instructor reads when the sandbox cannot start (what failed, then the ways out)."""
+    return (
+        f"the OS sandbox cannot start on this machine: {exc}\n"
+        "emkit grade runs every submission inside bubblewrap (Linux user namespaces) and will not grade "
+        "without it. Install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap), or run the grader "
+        "in a Linux VM or container that allows user namespaces (see the instructors' guide: 'Grading on "
+        "macOS, Windows or in a container'). Only for notebooks you trust (your own test submissions), "
+        "--no-sandbox grades without the wall; the report then says so on every line."
+    )

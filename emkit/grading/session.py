@@ -1,13 +1,14 @@
 """The grader's side of one runner process: start it, talk to it, time it, kill it.
 
-A :class:`Runner` is one process (optionally inside bubblewrap, see
-:mod:`.sandbox`) with its own scratch folder, ``HOME`` and temporary
-folder, a clean environment, an address-space limit and two pipes: commands
-go in on one, plain-data answers and the guard's reports come back on the
-other. Reports (lines carrying a random token) are picked out of the byte
-stream wherever they are, so a submission that writes into the channel can
-garble its own answers but cannot hide a report. Every wait has a deadline;
-past it the process is killed.
+A :class:`Runner` is one process, forked by a :class:`Zygote`, inside its own
+OS sandbox (:mod:`.sandbox`; unless the instructor chose ``--no-sandbox``),
+with its own scratch folder, ``HOME`` and temporary folder, a clean
+environment, an address-space limit and two pipes: commands go in on one,
+plain-data answers and the guard's reports come back on the other. Reports
+(lines carrying a random token) are picked out of the byte stream wherever
+they are, so a submission that writes into the channel can garble its own
+answers but cannot hide a report. Every wait has a deadline; past it the
+runner's sandbox is torn down, and every process in it with it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import resource
 import secrets
 import signal
 import socket
@@ -50,11 +50,22 @@ class Limits:
     total: float = 600.0  # wall-clock seconds for the whole submission
     memory_mb: int = 2048  # address space of the runner
     startup: float = 60.0
+    check: float = 60.0  # seconds of the grader's own work checking one question's answer (runner time not counted)
+    check_memory_mb: int = 2048  # address space of the process that checks an answer
+
+    def answer_reserve(self, n_questions: int) -> float:
+        """Seconds of the submission's budget kept for calling its answers after the last cell.
+
+        A cell is never given more than what is left of the budget minus
+        this, so a cell that ignores its interruption cannot use up the time
+        the answers defined before it need.
+        """
+        return min(self.total / 4, max(5.0, 2.0 * self.call) * max(1, n_questions))
 
 
 @dataclass
 class Report:
-    """One line from the guard: a marker hit (``ref``) or a refused action (``denied``)."""
+    """One line from the guard: a call of an emkit function (``ref``)."""
 
     kind: str
     detail: str
@@ -64,40 +75,35 @@ class Report:
 @dataclass
 class RunnerConfig:
     scratch: Path
-    emkit_dir: Path
-    preload: list
-    read_roots: list
-    deny_roots: list
-    allow_roots: list
-    forbidden: list
     env: dict = field(default_factory=dict)
-    wrap: list = field(default_factory=list)  # e.g. a bubblewrap command line
+    sandboxed: bool = True  # False only with --no-sandbox
 
 
-def _limit_memory(megabytes: int):
-    def apply():
-        limit = megabytes * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024 * 1024, 64 * 1024 * 1024))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        os.setsid()  # its own process group, so that the whole group can be killed
+def _ready(replies, expected: str, what: str) -> None:
+    try:
+        line = replies.readline()
+    except OSError:
+        line = b""
+    if expected.encode() not in line:
+        try:
+            reason = json.loads(line).get("reason", "")
+        except ValueError:
+            reason = ""
+        raise RunnerDied(f"{what} did not start{': ' + reason if reason else ''}")
 
-    return apply
 
+class Mother:
+    """The batch's mother zygote: numpy, SymPy, matplotlib, IPython, SciPy, scikit-learn loaded once; no emkit.
 
-class Zygote:
-    """One process that has loaded numpy, SymPy, matplotlib, IPython and emkit, and forks a runner on request.
-
-    Shared by every submission of a batch (not with ``--sandbox bwrap``, where
-    each runner starts inside its own bubblewrap). The zygote itself runs no
-    submission code; each forked runner then sets its own limits, folder,
-    environment and session before it reads its first command.
+    It forks a child :class:`Zygote` for each set of functions that must be
+    absent. Started from the grader's main thread (a child dies with the
+    thread that started it).
     """
 
-    def __init__(self, emkit_dir: Path, preload: list, env: dict, startup: float = 120.0, warm: list = ()):
+    def __init__(self, libraries: list, env: dict, startup: float = 120.0):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and script
-            [sys.executable, "-I", str(RUNNER), "--zygote", str(theirs.fileno())],
+            [sys.executable, "-I", str(RUNNER), "--mother", str(theirs.fileno())],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -110,30 +116,33 @@ class Zygote:
         self._sock.settimeout(startup)
         self._replies = ours.makefile("rb")
         self._lock = threading.Lock()
-        self._sock.sendall(json.dumps({"emkit_dir": str(emkit_dir), "preload": preload, "warm": list(warm)}).encode())
-        line = self._replies.readline()
-        if b"zygote-ready" not in line:
+        self._sock.sendall(json.dumps({"libraries": libraries}).encode())
+        try:
+            _ready(self._replies, "mother-ready", "the grader's runner process")
+        except RunnerDied:
             self.close()
-            raise RunnerDied("the grader's runner process did not start")
-        self._sock.settimeout(30.0)
+            raise
+        self._sock.settimeout(60.0)
 
-    def fork(self, request: dict) -> tuple[int, int, int, int]:
-        """A new runner: (pid, its command pipe, its message pipe, its output pipe) as our ends."""
-        cmd_r, cmd_w = os.pipe()
-        msg_r, msg_w = os.pipe()
-        out_r, out_w = os.pipe()
+    def zygote(self, emkit_dir: Path, preload: list, *, absent=(), remembered: Path | None = None) -> Zygote:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        hello = {
+            "emkit_dir": str(emkit_dir),
+            "preload": preload,
+            "absent": sorted(absent),
+            "remembered_path": str(remembered) if remembered else None,
+        }
         try:
             with self._lock:
-                socket.send_fds(self._sock, [json.dumps(request).encode()], [cmd_r, msg_w, out_w])
+                socket.send_fds(self._sock, [json.dumps(hello).encode()], [theirs.fileno()])
                 reply = json.loads(self._replies.readline() or b"{}")
-        except (OSError, ValueError) as exc:
-            for fd in (cmd_w, msg_r, out_r):
-                os.close(fd)
-            raise RunnerDied(f"the grader's runner process did not fork ({exc})") from None
+            pid = int(reply["pid"])
+        except (OSError, ValueError, KeyError) as exc:
+            ours.close()
+            raise RunnerDied(f"the grader's runner process did not fork a zygote ({exc})") from None
         finally:
-            for fd in (cmd_r, msg_w, out_w):
-                os.close(fd)
-        return int(reply["pid"]), cmd_w, msg_r, out_r
+            theirs.close()
+        return Zygote(ours, pid, frozenset(absent))
 
     def close(self) -> None:
         try:
@@ -142,13 +151,63 @@ class Zygote:
             pass
         if self._proc.poll() is None:
             self._proc.kill()
-            self._proc.wait()
+        self._proc.wait()
+
+
+class Zygote:
+    """A child of the mother zygote with emkit loaded (``absent`` functions stubbed); forks a runner on request.
+
+    The zygote itself runs no submission code; each forked runner enters its
+    sandbox and sets its own limits, folder and environment before it reads
+    its first command.
+    """
+
+    def __init__(self, sock: socket.socket, pid: int, absent: frozenset, startup: float = 120.0):
+        self._sock, self.pid, self.absent = sock, pid, absent
+        self._sock.settimeout(startup)
+        self._replies = sock.makefile("rb")
+        self._lock = threading.Lock()
+        try:
+            _ready(self._replies, "zygote-ready", "the grader's zygote")
+        except RunnerDied:
+            self.close()
+            raise
+        self._sock.settimeout(30.0)
+
+    def fork(self, request: dict, ns_fds=()) -> tuple[int, int, int, int]:
+        """A new runner: (pid, its command pipe, its message pipe, its output pipe) as our ends."""
+        cmd_r, cmd_w = os.pipe()
+        msg_r, msg_w = os.pipe()
+        out_r, out_w = os.pipe()
+        try:
+            with self._lock:
+                socket.send_fds(self._sock, [json.dumps(request).encode()], [cmd_r, msg_w, out_w, *ns_fds])
+                reply = json.loads(self._replies.readline() or b"{}")
+            pid = int(reply["pid"])
+        except (OSError, ValueError, KeyError) as exc:
+            for fd in (cmd_w, msg_r, out_r):
+                os.close(fd)
+            raise RunnerDied(f"the grader's runner process did not fork ({exc})") from None
+        finally:
+            for fd in (cmd_r, msg_w, out_w):
+                os.close(fd)
+        return pid, cmd_w, msg_r, out_r
+
+    def close(self) -> None:
+        try:
+            self._sock.close()  # the child zygote ends at the end of its socket
+        except OSError:
+            pass
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 class Runner:
-    """One runner process for one submission (a new one after a kill)."""
+    """One runner process for one submission (a new one, in a new sandbox, after a kill)."""
 
-    def __init__(self, config: RunnerConfig, limits: Limits, zygote: Zygote | None = None):
+    def __init__(self, config: RunnerConfig, limits: Limits, zygote: Zygote):
         self.config, self.limits, self.zygote = config, limits, zygote
         self.token = secrets.token_hex(16)
         self.reports: list[Report] = []
@@ -156,51 +215,36 @@ class Runner:
         self.tampered = False
         self.output_tail = ""
         self._messages: queue.Queue = queue.Queue()
-        self._proc = None
         self._pid = None
+        self._walls = None  # sandbox.Walls, or None with --no-sandbox
 
     # --- process ------------------------------------------------------------------------
     def start(self) -> None:
-        if self.zygote is not None:
-            request = {
-                "memory_mb": self.limits.memory_mb,
-                "cwd": str(self.config.scratch / "work"),
-                "env": self.config.env,
-            }
-            self._pid, cmd_w, msg_r, out_r = self.zygote.fork(request)
-            self._out = os.fdopen(out_r, "rb", buffering=0)
-        else:
-            cmd_r, cmd_w = os.pipe()
-            msg_r, msg_w = os.pipe()
-            argv = [*self.config.wrap, sys.executable, "-I", str(RUNNER), str(cmd_r), str(msg_w)]
-            self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and script
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                pass_fds=(cmd_r, msg_w),
-                cwd=self.config.scratch / "work",
-                env=self.config.env,
-                preexec_fn=_limit_memory(self.limits.memory_mb),  # noqa: PLW1509 - no threads hold locks we need
-            )
-            self._pid = self._proc.pid
-            self._out = self._proc.stdout
-            os.close(cmd_r)
-            os.close(msg_w)
+        from . import sandbox
+
+        request = {"memory_mb": self.limits.memory_mb, "cwd": str(self.config.scratch / "work"), "env": self.config.env}
+        ns_fds: list[int] = []
+        if self.config.sandboxed:
+            try:
+                self._walls = sandbox.build(self.config.scratch)
+            except sandbox.SandboxUnavailable as exc:
+                raise RunnerDied(f"its sandbox could not be built ({exc})") from None
+            names = self._walls.ns_list()
+            request["namespaces"] = [name for name, _ in names]
+            ns_fds = [fd for _, fd in names]
+        try:
+            self._pid, cmd_w, msg_r, out_r = self.zygote.fork(request, ns_fds)
+        except RunnerDied:
+            self.kill()
+            raise
+        finally:
+            if self._walls is not None:
+                self._walls.close_fds()  # the runner has joined (or will): the grader keeps no handle on them
+        self._out = os.fdopen(out_r, "rb", buffering=0)
         self._cmd = os.fdopen(cmd_w, "wb", buffering=0)
         threading.Thread(target=self._read_messages, args=(msg_r,), daemon=True).start()
         threading.Thread(target=self._drain_output, daemon=True).start()
-        config = {
-            "token": self.token,
-            "scratch": str(self.config.scratch),
-            "emkit_dir": str(self.config.emkit_dir),
-            "preload": self.config.preload,
-            "read_roots": [str(p) for p in self.config.read_roots],
-            "deny_roots": [str(p) for p in self.config.deny_roots],
-            "allow_roots": [str(p) for p in self.config.allow_roots],
-            "forbidden": sorted(self.config.forbidden),
-        }
-        self._send({"op": "init", "config": config})
+        self._send({"op": "init", "config": {"token": self.token}})
         ready = self._wait("ready", self.limits.startup)
         self.markers = ready.get("markers", 0)
 
@@ -276,41 +320,36 @@ class Runner:
                 op == "result" and message.get("op") in ("not_implemented", "timed_out", "raised")
             ):
                 return message
+            if message.get("op") == "sandbox-failed" and op == "ready":
+                self.kill()
+                raise RunnerDied(str(message.get("reason", "the sandbox could not be entered"))[:300])
             self.tampered = True  # an answer to a question we did not ask: someone else is writing
 
     def _death(self, what: str) -> str:
-        if self._proc is None:  # forked by the zygote: no exit status reaches us
-            self.kill()
-            return f"{what} (the process ended or was killed)"
-        code = self._proc.poll()
-        if code is None:
-            self.kill()
-            code = self._proc.wait()
-        if code < 0:
-            name = signal.Signals(-code).name
-            extra = " (out of memory?)" if name in ("SIGKILL", "SIGSEGV", "SIGABRT") else ""
-            return f"{what}: killed by {name}{extra}"
-        return f"{what} (exit code {code})"
+        self.kill()  # forked by the zygote: no exit status reaches us
+        return f"{what} (the process ended or was killed)"
 
     def kill(self) -> None:
-        if self._pid is None:
-            return
-        if self._proc is not None and self._proc.poll() is not None:
-            return
-        try:
-            os.killpg(self._pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            if self._proc is not None:
-                self._proc.kill()
-        if self._proc is not None:
-            self._proc.wait()
+        """End the runner and everything it started (its whole sandbox)."""
+        if self._walls is not None:
+            self._walls.kill()
+        elif self._pid is not None:
+            try:
+                os.killpg(self._pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def close(self) -> None:
         try:
             self._send({"op": "bye"})
-            if self._proc is not None:
-                self._proc.wait(timeout=2)
-        except (RunnerDied, subprocess.TimeoutExpired):
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:  # let it end by itself, then tear the sandbox down regardless
+                try:
+                    if self._messages.get(timeout=max(0.01, deadline - time.monotonic())) is None:
+                        break
+                except queue.Empty:
+                    break
+        except RunnerDied:
             pass
         self.kill()
         try:
@@ -336,8 +375,9 @@ class Runner:
     def describe(self, names) -> dict:
         return self._command({"op": "describe", "names": list(names)}, "described", 30.0)["kinds"]
 
-    def lock(self) -> None:
-        self._command({"op": "lock"}, "locked", 30.0)
+    def restore(self, functions: dict) -> dict:
+        """Give the runner back the real code of ``functions`` (qualified name -> source): their questions are done."""
+        return self._command({"op": "restore", "functions": functions}, "restored", 60.0).get("failed", {})
 
     def call(self, seq: int, name: str, args, limit: float) -> dict:
         message = {"op": "call", "seq": seq, "name": name, "args": [wire.encode(a) for a in args], "limit": limit}
