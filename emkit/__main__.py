@@ -5,7 +5,7 @@ emkit execute NOTEBOOK.ipynb...        re-run notebooks in place, storing output
 emkit grade SUBMISSION.ipynb... --report grades.csv   grade submissions (see emkit grade --help)
 emkit export canvas|moodle REPORT.json -o FILE.csv [--roster roster.csv]   gradebook import file
 emkit slides [NOTEBOOK...] -o DIR      reveal.js decks
-emkit otter-tests -o tests/            otter-grader test files for the assignment's questions
+emkit otter-tests --assignment hw.toml -o autograder/   what otter generate needs for an assignment
 emkit nbgrader-source NOTEBOOK... -o source/ps1   nbgrader source notebooks from the course notebooks
 """
 
@@ -81,17 +81,30 @@ def main(argv: list[str] | None = None) -> int:
     p_student.add_argument("sources", nargs="+", help="solution notebooks")
     p_student.add_argument("-o", "--output", required=True, help="folder for the student notebooks")
     p_student.add_argument("--no-execute", action="store_true", help="do not run the generated notebooks")
+    p_student.add_argument(
+        "--assignment", help="an assignment file (TOML) whose questions the notebooks' exercise:<id> tags name"
+    )
     p_execute = sub.add_parser("execute", help="re-run notebooks in place and store their outputs")
     p_execute.add_argument("notebooks", nargs="+")
     _grade_parser(sub)
     _export_parser(sub)
-    p_otter = sub.add_parser("otter-tests", help="write otter-grader 7 test files, one per question")
-    p_otter.add_argument("-o", "--output", required=True, help="folder for the test files (otter's tests/)")
-    p_otter.add_argument("--assignment", help="an assignment file (TOML); default: the course's exercises")
+    p_otter = sub.add_parser(
+        "otter-tests",
+        help="write what otter generate needs: tests/, requirements.txt, emkit and your checks",
+        description="Write, into the output folder: tests/<id>.py for each question of the assignment (one case per "
+        "part of its check; otter divides the question's points among them), requirements.txt, a copy of emkit "
+        "and of your own check modules. Then, in that folder: otter generate emkit my_checks.py",
+    )
+    p_otter.add_argument("-o", "--output", required=True, help="the folder to run otter generate in")
+    which = p_otter.add_mutually_exclusive_group(required=True)
+    which.add_argument("--assignment", help="an assignment file (TOML)")
+    which.add_argument("--notebook", help="a course notebook (e.g. notebooks/01_kmeans.ipynb): its exercises")
     p_nbg = sub.add_parser("nbgrader-source", help="nbgrader 0.9 source notebooks from course solution notebooks")
     p_nbg.add_argument("notebooks", nargs="+", help="solution notebooks (notebooks/0*.ipynb)")
     p_nbg.add_argument("-o", "--output", required=True, help="nbgrader's source/<assignment> folder")
-    p_nbg.add_argument("--assignment", help="an assignment file (TOML) for the points; default: the course's")
+    p_nbg.add_argument(
+        "--assignment", help="an assignment file (TOML): its questions and points; default: the course's exercises"
+    )
     p_slides = sub.add_parser("slides", help="build a reveal.js slide deck per notebook")
     p_slides.add_argument("notebooks", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
     p_slides.add_argument("-o", "--output", default="build/slides", help="folder for the decks (default build/slides)")
@@ -135,7 +148,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("otter-tests", "nbgrader-source"):
         return _clients(args)
     if args.command == "student":
-        for path in notebook_tools.student(args.sources, args.output, run=not args.no_execute):
+        chosen = None
+        if args.assignment:
+            from .grading import assignment
+
+            try:
+                chosen = assignment.load(args.assignment)
+            except assignment.AssignmentError as exc:
+                print(f"emkit student: {exc}", file=sys.stderr)
+                return 2
+        try:
+            written = notebook_tools.student(args.sources, args.output, run=not args.no_execute, assignment=chosen)
+        except ValueError as exc:
+            print(f"emkit student: {exc}", file=sys.stderr)
+            return 2
+        for path in written:
             print(f"wrote {path}", flush=True)
     else:
         for name in args.notebooks:
@@ -149,22 +176,35 @@ def _clients(args) -> int:
     from .grading import assignment, clients
 
     try:
-        chosen = assignment.load(args.assignment)
+        if getattr(args, "notebook", None):
+            stem = Path(args.notebook).stem
+            chosen = assignment.course()
+            chosen.questions = [q for q in chosen.questions if q.notebook == stem]
+            if not chosen.questions:
+                print(f"emkit {args.command}: {args.notebook} has no course exercises", file=sys.stderr)
+                return 2
+        else:
+            chosen = assignment.load(args.assignment)
     except assignment.AssignmentError as exc:
         print(f"emkit {args.command}: {exc}", file=sys.stderr)
         return 2
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     if args.command == "otter-tests":
-        for q in chosen.questions:
-            path = out / f"{q.id}.py"
-            path.write_text(clients.otter_test_source(q), encoding="utf-8")
+        for path in clients.write_otter_bundle(chosen, out):
             print(f"wrote {path}", flush=True)
+        modules = sorted({p.name for p in out.glob("*.py")})
+        print(f"next, in {out}: otter generate emkit {' '.join(modules)}".rstrip(), flush=True)
         return 0
     import nbformat
 
     for name in args.notebooks:
-        nb = clients.nbgrader_source(nbformat.read(name, as_version=4), chosen.by_id())
+        nb = nbformat.read(name, as_version=4)
+        try:
+            nb = clients.nbgrader_source(nb, chosen.by_id(), chosen, Path(name).stem)
+        except ValueError as exc:
+            print(f"emkit nbgrader-source: {name}: {exc}", file=sys.stderr)
+            return 2
         path = out / Path(name).name
         nbformat.write(nb, path)
         print(f"wrote {path}", flush=True)

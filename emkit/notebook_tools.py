@@ -18,14 +18,15 @@ import time
 from pathlib import Path
 
 
-def execute(path: str | Path, timeout: int = 300) -> float:
+def execute(path: str | Path, timeout: int = 300, assignment=None) -> float:
     """Run a notebook top to bottom in a fresh kernel and save it with its outputs."""
     import nbformat
     from nbclient import NotebookClient
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    stamp_roles(nb, path.stem)  # roles and collapsed figure code, kept in step with the cells
+    source = (nb.metadata.get("emkit") or {}).get("source") or path.stem
+    stamp_roles(nb, source, assignment)  # roles and collapsed figure code, kept in step with the cells
     start = time.perf_counter()
     client = NotebookClient(
         nb,
@@ -84,7 +85,7 @@ def student_cell_source(source: str, label: str = "Exercise") -> str:
     return _replace_blocks(source, BEGIN, END, stub)
 
 
-CHECK_CALL = re.compile(r"^\s*check\.(\w+)\(")
+CHECK_CALL = re.compile(r"^\s*check\.(\w+)\(", re.MULTILINE)
 
 
 RISE_SETTINGS = {"theme": "white", "width": 1280, "height": 720, "slideNumber": "c/t"}
@@ -95,17 +96,65 @@ def _emkit_meta(cell) -> dict:
     return dict(meta) if isinstance(meta, dict) else {}
 
 
-def stamp_roles(nb, source_name: str | None = None):
+EXERCISE_TAG_PREFIX = "exercise:"  # an instructor marks an exercise cell with the tag "exercise:<question id>"
+
+
+def exercise_of(cell) -> str | None:
+    """The exercise (question id) a code cell answers: its ``emkit.exercise`` metadata, or an ``exercise:<id>`` tag."""
+    meta = _emkit_meta(cell)
+    if isinstance(meta.get("exercise"), str):
+        return meta["exercise"]
+    for tag in cell.get("metadata", {}).get("tags", []):
+        if isinstance(tag, str) and tag.startswith(EXERCISE_TAG_PREFIX) and len(tag) > len(EXERCISE_TAG_PREFIX):
+            return tag[len(EXERCISE_TAG_PREFIX) :].strip()
+    return None
+
+
+class _Spec:
+    """What the notebook tools need of an exercise: the course's (emkit.check.EXERCISES) or an assignment's question."""
+
+    def __init__(self, qid: str, answer: str, kind: str, label: str, check_call: str, check_names: tuple):
+        self.id, self.answer, self.kind, self.label = qid, answer, kind, label
+        self.check_call, self.check_names = check_call, check_names
+
+
+def _specs(source_name: str | None, assignment) -> dict[str, _Spec]:
+    from .check import EXERCISES
+
+    specs = {}
+    for e in EXERCISES.values():
+        call = f"from emkit import check\ncheck.{e.check_name}({e.answer})"
+        specs[e.id] = _Spec(e.id, e.answer, e.kind, e.label, call, (e.check_name,))
+    if assignment is not None:
+        for q in assignment.questions:
+            if q.exercise and q.exercise in EXERCISES:
+                name = EXERCISES[q.exercise].check_name
+                call = f"from emkit import check\ncheck.{name}({q.answer})"
+            else:
+                module, name = q.check.__module__, q.check.__qualname__
+                call = f"from {module} import {name}  # the instructor's check, handed out with this notebook\n"
+                call += f"{name}({q.answer})"
+            specs[q.id] = _Spec(q.id, q.answer, q.kind, q.title or q.id, call, (name,))
+    return specs
+
+
+def stamp_roles(nb, source_name: str | None = None, assignment=None):
     """Write each code cell's role into its metadata (``emkit.role``: exercise, check or course), in place.
 
-    The exercise cells name their exercise (``emkit.exercise``, an id of
-    :data:`emkit.check.EXERCISES`); a cell that calls that exercise's check
-    becomes its check cell. The grader reads these to find the answers (never
-    by searching the code) and to know where an answer block ends.
+    The exercise cells name their exercise: ``emkit.exercise`` metadata (an id
+    of :data:`emkit.check.EXERCISES`), or the cell tag ``exercise:<id>`` with
+    the id of a question of ``assignment`` (an instructor's own). A cell that
+    calls that exercise's check becomes its check cell. The grader reads
+    these to find the answers (never by searching the code) and to know where
+    an answer block ends.
     """
     from .check import EXERCISES
 
+    specs = _specs(source_name, assignment)
     checks = {e.check_name: e.id for e in EXERCISES.values() if source_name is None or e.notebook == source_name}
+    if assignment is not None:
+        for q in assignment.questions:
+            checks.setdefault(specs[q.id].check_names[0], q.id)
     # RISE's default reveal theme ("simple") fetches its fonts from Google; "white" ships its own
     nb.metadata["rise"] = {**nb.metadata.get("rise", {}), **RISE_SETTINGS}
     for cell in nb.cells:
@@ -115,35 +164,44 @@ def stamp_roles(nb, source_name: str | None = None):
         if HIDE_INPUT_TAG in cell.metadata.get("tags", []):
             # JupyterLab and RISE show such a cell's code collapsed (one click opens it); the decks leave it out
             cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
-        meta = _emkit_meta(cell)
-        if "exercise" in meta:
-            ex = EXERCISES.get(meta["exercise"])
-            if ex is None:
+        exercise = exercise_of(cell)
+        if exercise is not None:
+            spec = specs.get(exercise)
+            if spec is None:
+                known = ", ".join(q.id for q in assignment.questions) if assignment is not None else ""
+                where = f"the assignment's questions ({known})" if known else "emkit.check.EXERCISES"
                 raise ValueError(
-                    f"a cell is marked as exercise {meta['exercise']!r}, which emkit.check.EXERCISES lacks"
+                    f"a cell is marked as exercise {exercise!r}, which is not among {where}"
+                    + ("" if assignment is not None else "; pass --assignment for your own questions")
                 )
-            if not re.search(rf"\b{re.escape(ex.answer)}\b", cell.source):
-                raise ValueError(f"the cell of exercise {ex.id} does not define its answer {ex.answer!r}")
-            cell.metadata["emkit"] = {"role": "exercise", "exercise": ex.id}
+            if not re.search(rf"\b{re.escape(spec.answer)}\b", cell.source):
+                raise ValueError(f"the cell of exercise {spec.id} does not define its answer {spec.answer!r}")
+            cell.metadata["emkit"] = {"role": "exercise", "exercise": spec.id}
             continue
-        match = CHECK_CALL.match(cell.source)
-        if match and match.group(1) in checks:
-            cell.metadata["emkit"] = {"role": "check", "check": checks[match.group(1)]}
+        match = CHECK_CALL.search(cell.source)
+        called = match.group(1) if match else None
+        if called is None:
+            own = re.search(r"^\s*(\w+)\(", cell.source, re.MULTILINE)
+            called = own.group(1) if own and own.group(1) in checks else None
+        if called in checks:
+            cell.metadata["emkit"] = {"role": "check", "check": checks[called]}
         else:
             cell.metadata["emkit"] = {"role": "course"}
     return nb
 
 
-def make_student(nb, source_name: str | None = None, *, keep_solutions: bool = False):
+def make_student(nb, source_name: str | None = None, *, keep_solutions: bool = False, assignment=None):
     """Turn a solution notebook (an ``nbformat`` node) into the student version, in place.
 
-    * A code cell tagged ``solution`` (its metadata ``emkit.exercise`` names the
-      exercise in :data:`emkit.check.EXERCISES`): every ``### BEGIN SOLUTION`` ...
-      ``### END SOLUTION`` block inside a function becomes a ``raise
-      NotImplementedError`` stub at the same indentation; a block at module
-      level becomes a ``# YOUR CODE HERE`` comment (the cell should set the
-      answer to ``None`` above the block, which the check reports as not
-      answered). A tagged cell without markers becomes a stub entirely.
+    * An exercise cell (metadata ``emkit.exercise``, or the tag
+      ``exercise:<question id>`` of an instructor's assignment): every
+      ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` block inside a function
+      becomes a ``raise NotImplementedError`` stub at the same indentation;
+      a block at module level becomes a ``# YOUR CODE HERE`` comment (the
+      cell should set the answer to ``None`` above the block, which the
+      check reports as not answered). An exercise cell without markers
+      becomes a stub entirely. If no check cell follows an exercise, one is
+      added (the course's check, or the instructor's own).
     * A markdown cell tagged ``solution``, and any cell tagged
       ``solution-only``, is dropped (worked steps that would give an answer
       away), as are speaker notes (tagged ``notes``).
@@ -158,10 +216,10 @@ def make_student(nb, source_name: str | None = None, *, keep_solutions: bool = F
     (marker lines removed): an honest, complete submission, for tests and
     benchmarks of the grader.
     """
-    from .check import EXERCISES
-
-    stamp_roles(nb, source_name)
+    specs = _specs(source_name, assignment)
+    stamp_roles(nb, source_name, assignment)
     cells = []
+    pending = None  # the exercise whose check cell has not come yet
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if SOLUTION_ONLY_TAG in tags or NOTES_TAG in tags or (cell.cell_type == "markdown" and SOLUTION_TAG in tags):
@@ -169,28 +227,51 @@ def make_student(nb, source_name: str | None = None, *, keep_solutions: bool = F
         if cell.cell_type == "code":
             meta = _emkit_meta(cell)
             cell.metadata.pop("exercise", None)
-            if SOLUTION_TAG in tags:
-                if meta.get("role") != "exercise":
-                    raise ValueError("a cell tagged 'solution' needs metadata emkit.exercise (an exercise id)")
-                label = EXERCISES[meta["exercise"]].label
+            role = meta.get("role")
+            if pending is not None:
+                if role == "check" and meta.get("check") == pending.id:
+                    pending = None  # its check cell is already there
+                elif not (role == "exercise" and meta.get("exercise") == pending.id):
+                    cells.append(_check_cell(pending))  # no check cell came: add one right after the exercise
+                    pending = None
+            if role == "exercise":
+                spec = specs[meta["exercise"]]
                 if keep_solutions:
                     source = _replace_blocks(cell.source, BEGIN_HIDDEN, END_HIDDEN, lambda indent: [])
                     source = "\n".join(line for line in source.splitlines() if line.strip() not in (BEGIN, END))
                     cell.source = source
+                elif BEGIN not in cell.source and spec.kind == "expression":
+                    cell.source = f"{spec.answer} = None  # {spec.label}: replace None with your answer"
                 else:
-                    cell.source = student_cell_source(cell.source, label)
-                cell.metadata["tags"] = [t for t in tags if t != SOLUTION_TAG] + ["exercise"]
+                    cell.source = student_cell_source(cell.source, spec.label)
+                cell.metadata["tags"] = [t for t in tags if t != SOLUTION_TAG and not t.startswith(EXERCISE_TAG_PREFIX)]
+                cell.metadata["tags"].append("exercise")
+                pending = spec
             else:
                 cell.source = _replace_blocks(cell.source, BEGIN_HIDDEN, END_HIDDEN, lambda indent: [])
             cell.outputs, cell.execution_count = [], None
         cells.append(cell)
+    if pending is not None:
+        cells.append(_check_cell(pending))
     nb.cells = cells
     nb.metadata["emkit"] = {"student_version": True, "source": source_name}
     return nb
 
 
-def student(sources, out_dir: str | Path, *, run: bool = True) -> list[Path]:
+def _check_cell(spec: _Spec):
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell(spec.check_call)
+    cell.metadata["emkit"] = {"role": "check", "check": spec.id}
+    cell.metadata["tags"] = ["check"]
+    return cell
+
+
+def student(sources, out_dir: str | Path, *, run: bool = True, assignment=None) -> list[Path]:
     """Write the student version of each solution notebook into ``out_dir`` (and execute it).
+
+    ``assignment`` (an :class:`~emkit.grading.assignment.Assignment`) makes
+    the instructor's own questions known (cells tagged ``exercise:<id>``).
 
     The solution notebook itself gets its cells' roles written into its
     metadata too (:func:`stamp_roles`), so that it can be graded like a
@@ -198,21 +279,29 @@ def student(sources, out_dir: str | Path, *, run: bool = True) -> list[Path]:
     """
     import nbformat
 
+    import shutil
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    for q in assignment.questions if assignment is not None else []:  # the self-checks need the instructor's checks
+        base = getattr(q.check, "_emkit_base", None)
+        module = Path(base or "") / f"{q.check.__module__.split('.')[0]}.py"
+        if q.exercise is None and base and module.is_file() and not (out_dir / module.name).exists():
+            shutil.copy(module, out_dir / module.name)
+            written.append(out_dir / module.name)
     for src in map(Path, sources):
         solution = nbformat.read(src, as_version=4)
         before = nbformat.writes(solution)
-        stamp_roles(solution, src.stem)
+        stamp_roles(solution, src.stem, assignment)
         if nbformat.writes(solution) != before:
             nbformat.write(solution, src)
-        nb = make_student(nbformat.read(src, as_version=4), src.stem)
+        nb = make_student(nbformat.read(src, as_version=4), src.stem, assignment=assignment)
         dst = out_dir / src.name
         if dst.resolve() == src.resolve():
             raise ValueError(f"refusing to overwrite the solution notebook {src}")
         nbformat.write(nb, dst)
         if run:
-            execute(dst)
+            execute(dst, assignment=assignment)
         written.append(dst)
     return written

@@ -278,8 +278,10 @@ def test_partial_credit_points_and_parts(capsys):
 
     result = check.kmeans_assign(naive)
     assert result.score == pytest.approx(2 / 3)
-    assert result.points(3) == pytest.approx(2.0) and isinstance(result.points(3), float)
-    assert "2 of 3 parts passed" in capsys.readouterr().out
+    points = result.points(3)
+    assert points == pytest.approx(2.0) and isinstance(points, float) and repr(points) == "2.0"  # what nbgrader reads
+    assert "2 of 3 points" in points._repr_html_() and "2 of 3 parts passed" in points._repr_html_()
+    assert capsys.readouterr().out == ""  # nothing printed: nbgrader's feedback shows the HTML form
     result.require_part(1)
     with pytest.raises(AssertionError, match="far from the origin"):
         result.require_part(3)

@@ -19,7 +19,8 @@ The package is organised by concern:
 * :mod:`.numeric`: the exercises whose answer is a numpy function;
 * :mod:`.algebra`: the SymPy exercises of notebook 04;
 * :mod:`.registry`: the one list of exercises (:data:`EXERCISES`) that the
-  grader, the student-notebook generator and the docs read.
+  grader, the student-notebook generator and the docs read;
+* :mod:`.custom`: :class:`Checker`, for instructors writing checks of their own.
 
 Every check takes ``seed``: ``None`` (the default) uses the course's fixed
 cases, a number makes fresh random cases of the same kinds (the grader's
@@ -38,6 +39,7 @@ True
 from __future__ import annotations
 
 from .algebra import mu_update, q_function, sigma_update, tau_update
+from .custom import Checker
 from .numeric import (
     e_step,
     kmeans_assign,
@@ -57,6 +59,7 @@ __all__ = [
     "EXERCISES",
     "TIME_LIMIT",
     "CheckResult",
+    "Checker",
     "Exercise",
     "Part",
     "e_step",

@@ -12,7 +12,19 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["close", "describe", "name_factor"]
+__all__ = ["Difference", "close", "describe", "name_factor"]
+
+
+class Difference(str):
+    """The sentence :func:`describe` says, with ``kind``: a short name of the kind of difference, for counting."""
+
+    kind: str = ""
+
+
+def _said(kind: str, text: str) -> Difference:
+    out = Difference(text)
+    out.kind = kind
+    return out
 
 
 def close(a, b, *, float32: bool = False, rtol: float = 1e-8, atol: float = 1e-10) -> bool:
@@ -72,57 +84,80 @@ def describe(got, expected, factors: dict | None = None, axis_names=("row", "col
         return ""
     factors = factors or {}
     if np.allclose(got, -exp, rtol=1e-8, atol=1e-12) and np.abs(exp).max(initial=0) > 0:
-        return "your values are the right ones with the sign flipped."
+        return _said("the sign flipped", "your values are the right ones with the sign flipped.")
     ratio = _constant_ratio(got, exp)
     if ratio is not None and not np.allclose(ratio, 1.0, rtol=1e-8):
         label = name_factor(ratio, factors)
         if np.ndim(ratio) == 0:
-            return f"your values are {ratio:.6g} times the right ones" + (f" (a factor {label})." if label else ".")
-        return f"each component's values are off by its own factor {_fmt(ratio)}" + (
-            f" (that is {label})." if label else "."
+            return _said(
+                "a constant factor",
+                f"your values are {ratio:.6g} times the right ones" + (f" (a factor {label})." if label else "."),
+            )
+        return _said(
+            "a factor per component",
+            f"each component's values are off by its own factor {_fmt(ratio)}"
+            + (f" (that is {label})." if label else "."),
         )
     diff = got - exp
     if diff.size > 1 and np.allclose(diff, diff.ravel()[0], rtol=1e-8, atol=1e-10) and abs(diff.ravel()[0]) > 1e-10:
-        return f"every value is off by the same constant, {diff.ravel()[0]:.6g}."
+        return _said("a constant offset", f"every value is off by the same constant, {diff.ravel()[0]:.6g}.")
     if exp.ndim >= 2 and exp.shape[-1] == exp.shape[-2]:
         if np.allclose(got, np.swapaxes(exp, -1, -2)) and not np.allclose(exp, np.swapaxes(exp, -1, -2)):
-            return "it is the transpose of the right answer."
+            return _said("the transpose", "it is the transpose of the right answer.")
         try:
             inv = np.linalg.inv(exp)
             if np.allclose(got, inv, rtol=1e-6, atol=1e-10):
-                return "it is the matrix inverse of the right answer (a precision Σ⁻¹ in place of a covariance Σ?)."
+                return _said(
+                    "the matrix inverse",
+                    "it is the matrix inverse of the right answer (a precision Σ⁻¹ in place of a covariance Σ?).",
+                )
         except np.linalg.LinAlgError:
             pass
     if exp.ndim >= 1 and exp.shape[0] > 1:
         order = [_matching_row(got[k], exp) for k in range(exp.shape[0])]
         if all(o is not None for o in order) and sorted(order) == list(range(exp.shape[0])) and order != sorted(order):
-            return "the right values, but the components (rows) come in another order."
+            return _said("rows in another order", "the right values, but the components (rows) come in another order.")
     with np.errstate(all="ignore"):
         if np.all(exp >= 0) and np.allclose(got, np.sqrt(exp), rtol=1e-7, atol=1e-12):
-            return "it is the square root of the right values (a standard deviation in place of a variance?)."
+            return _said(
+                "the square root",
+                "it is the square root of the right values (a standard deviation in place of a variance?).",
+            )
         if np.allclose(got, exp**2, rtol=1e-7, atol=1e-12):
-            return "it is the square of the right values."
+            return _said("the square", "it is the square of the right values.")
         if np.all(np.abs(exp) > 1e-12) and np.allclose(got, 1.0 / exp, rtol=1e-7, atol=1e-12):
-            return "it is the reciprocal of the right values."
+            return _said("the reciprocal", "it is the reciprocal of the right values.")
     bad = ~np.isclose(got, exp, rtol=1e-8, atol=1e-10)
     if bad.ndim >= 1 and bad.any() and not bad.all():
         if bad.ndim >= 2 and exp.shape[-1] == exp.shape[-2]:
             eye = np.eye(exp.shape[-1], dtype=bool)
             if not (bad & ~eye).any():
-                return "only the diagonal entries (the variances) are wrong; the off-diagonal ones are right."
+                return _said(
+                    "only the diagonal",
+                    "only the diagonal entries (the variances) are wrong; the off-diagonal ones are right.",
+                )
             if not (bad & eye).any():
-                return "only the off-diagonal entries (the covariances between features) are wrong."
+                return _said(
+                    "only the off-diagonal",
+                    "only the off-diagonal entries (the covariances between features) are wrong.",
+                )
         rows = np.flatnonzero(bad.reshape(bad.shape[0], -1).any(axis=1))
         if rows.size < bad.shape[0]:
             which = ", ".join(map(str, rows[:6])) + (", ..." if rows.size > 6 else "")
             many = rows.size > 1
-            return f"only {axis_names[0]}{'s' if many else ''} {which} {'differ' if many else 'differs'}."
+            return _said(
+                f"only some {axis_names[0]}s",
+                f"only {axis_names[0]}{'s' if many else ''} {which} {'differ' if many else 'differs'}.",
+            )
         if bad.ndim >= 2:
             cols = np.flatnonzero(bad.reshape(bad.shape[0], bad.shape[1], -1).any(axis=(0, 2)))
             if cols.size < bad.shape[1]:
                 which = ", ".join(map(str, cols[:6]))
                 many = cols.size > 1
-                return f"only {axis_names[1]}{'s' if many else ''} {which} {'differ' if many else 'differs'}."
+                return _said(
+                    f"only some {axis_names[1]}s",
+                    f"only {axis_names[1]}{'s' if many else ''} {which} {'differ' if many else 'differs'}.",
+                )
     return ""
 
 

@@ -231,7 +231,7 @@ def _matching(ex: FunctionExercise, case: Case, received: dict) -> dict:
 def _explain_case(ex: FunctionExercise, case: Case, received: dict, consistent: dict, matching: dict) -> Part:
     expected = ex.expected(case)
     notes = [n for r in received.values() for n in r.notes]
-    messages, hints, slip = [], [], ""
+    messages, hints, slip, kinds = [], [], "", []
     for f in ex.fields:
         got, exp = received[f.name], expected[f.name]
         right, note = _verdict(got, exp, f, case, ex.expected)
@@ -261,6 +261,8 @@ def _explain_case(ex: FunctionExercise, case: Case, received: dict, consistent: 
             else:
                 with np.errstate(all="ignore"):
                     how = compare.describe(got.array, exp, ex.factors(case, f.name))
+            if getattr(how, "kind", ""):
+                kinds.append(how.kind)
             if got.float32:
                 slip = slip or "float32 too coarse for these values"
                 how = (
@@ -271,7 +273,8 @@ def _explain_case(ex: FunctionExercise, case: Case, received: dict, consistent: 
     if not messages:
         return Part(case.name, True, note="; ".join(notes))
     hint = " ".join(h for h in dict.fromkeys(hints) if h) or ex.fallback
-    return Part(case.name, False, "\n".join(messages), hint, slip=slip, note="; ".join(notes))
+    kind = "" if slip else (kinds[0] if kinds else "no simple description")
+    return Part(case.name, False, "\n".join(messages), hint, slip=slip, note="; ".join(notes), kind=kind)
 
 
 def _describe_number(got: float, exp: float, factors: dict) -> str:

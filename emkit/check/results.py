@@ -2,8 +2,8 @@
 
 A result renders as HTML in a notebook and as text elsewhere. It also gives
 the numbers other tools need: ``.passed``, ``.score`` (the fraction of parts
-passed, 0..1), ``.points(out_of)`` (for nbgrader: prints the feedback, returns
-the points as a plain float) and ``.raise_if_failed()`` / ``.require_part(k)``
+passed, 0..1), ``.points(out_of)`` (for nbgrader: the points earned, a number
+that shows the feedback) and ``.raise_if_failed()`` / ``.require_part(k)``
 (for otter-grader and plain ``assert`` -style tests).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-__all__ = ["CheckResult", "Part"]
+__all__ = ["CheckResult", "Part", "Points"]
 
 
 @dataclass
@@ -127,13 +127,31 @@ class CheckResult:
             one = CheckResult(self.exercise, [p])
             raise AssertionError("\n".join(str(one).splitlines()[1:]))
 
-    def points(self, out_of: float) -> float:
-        """Print the feedback and return ``score × out_of`` as a plain float (nbgrader's partial credit).
+    def points(self, out_of: float) -> Points:
+        """The points earned, ``score × out_of``: a number that displays as this feedback (for nbgrader).
 
-        nbgrader reads a test cell's last value as the points earned (not a
-        fraction), and treats any text on stderr as a failure; this prints to
-        stdout only.
+        nbgrader reads a test cell's result as the points earned from its
+        plain-text form (here just the number, e.g. ``2.0``), while its
+        feedback page and JupyterLab show the HTML form: this feedback, with
+        the points, wrapped to the page. Nothing is printed (nbgrader zeroes
+        a cell that writes to stderr, and a bare ``Out: 2.0`` says nothing).
         """
-        out_of = float(out_of)
-        print(str(self))
-        return round(self.score * out_of, 6)
+        return Points(round(self.score * float(out_of), 6), float(out_of), self)
+
+
+class Points(float):
+    """Points earned (a float, so that nbgrader and arithmetic read it as one) that display as their feedback."""
+
+    def __new__(cls, earned: float, out_of: float, result: CheckResult):
+        self = super().__new__(cls, earned)
+        self.out_of, self.result = out_of, result
+        return self
+
+    def __repr__(self) -> str:
+        return repr(float(self))
+
+    def _repr_html_(self) -> str:
+        return (
+            f"<div><b>{float(self):g} of {self.out_of:g} points</b></div>"
+            f"<div style='white-space:normal;overflow-wrap:anywhere'>{self.result._repr_html_()}</div>"
+        )

@@ -637,7 +637,8 @@ def grade_submission(name: str, nb_bytes: bytes, assignment: Assignment, options
         result.status, result.graded = f"could not be graded: {exc.reason}", False
         result.rows = all_rows("not graded", result.status, wanted)
         return result
-    config = RunnerConfig(scratch=scratch, env=env, sandboxed=options.sandboxed)
+    own_checks = sorted({q.check.__module__.split(".")[0] for q in assignment.questions if q.exercise is None})
+    config = RunnerConfig(scratch=scratch, env=env, sandboxed=options.sandboxed, stub_modules=own_checks)
     execution = Execution(p, config, options.limits, start + options.limits.total, zygote, str(sb.EMKIT_DIR))
     checker = options.checkers.get()
     rows: dict[str, Row] = {}

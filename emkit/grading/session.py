@@ -77,6 +77,7 @@ class RunnerConfig:
     scratch: Path
     env: dict = field(default_factory=dict)
     sandboxed: bool = True  # False only with --no-sandbox
+    stub_modules: list = field(default_factory=list)  # the instructor's check modules, stubbed like emkit.check
 
 
 def _ready(replies, expected: str, what: str) -> None:
@@ -244,7 +245,7 @@ class Runner:
         self._cmd = os.fdopen(cmd_w, "wb", buffering=0)
         threading.Thread(target=self._read_messages, args=(msg_r,), daemon=True).start()
         threading.Thread(target=self._drain_output, daemon=True).start()
-        self._send({"op": "init", "config": {"token": self.token}})
+        self._send({"op": "init", "config": {"token": self.token, "stub_modules": self.config.stub_modules}})
         ready = self._wait("ready", self.limits.startup)
         self.markers = ready.get("markers", 0)
 
