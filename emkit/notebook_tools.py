@@ -277,9 +277,9 @@ def student(sources, out_dir: str | Path, *, run: bool = True, assignment=None) 
     metadata too (:func:`stamp_roles`), so that it can be graded like a
     submission; nothing else in it changes.
     """
-    import nbformat
-
     import shutil
+
+    import nbformat
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
