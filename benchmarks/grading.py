@@ -35,12 +35,12 @@ WRONG = {  # one wrong answer per notebook, written as a learner would
     "01_kmeans": ("argmin(axis=1)", "argmax(axis=1)"),
     "02_soft_assignment": ("/ Nk_K[:, None]", "/ len(X)"),
     "03_em_algorithm": ("s12**2 / s11", "s12 / s11"),
-    "04_gmm_exercise": ("/ Nk_K[k]", "/ (Nk_K[k] - 1)"),
+    "05_gmm_numpy": ("/ Nk_K[k]", "/ (Nk_K[k] - 1)"),
 }
 
 
 def submissions(folder: Path, n: int) -> list[Path]:
-    sources = sorted((ROOT / "notebooks").glob("0[1-4]*.ipynb"))
+    sources = sorted((ROOT / "notebooks").glob("0[1-6]*.ipynb"))
     paths = []
     for k in range(n):
         source = sources[k % len(sources)]

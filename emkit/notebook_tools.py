@@ -176,7 +176,7 @@ def stamp_roles(nb, source_name: str | None = None, assignment=None):
                 )
             if not re.search(rf"\b{re.escape(spec.answer)}\b", cell.source):
                 raise ValueError(f"the cell of exercise {spec.id} does not define its answer {spec.answer!r}")
-            cell.metadata["emkit"] = {"role": "exercise", "exercise": spec.id}
+            cell.metadata["emkit"] = {**_kept(cell), "role": "exercise", "exercise": spec.id}
             continue
         match = CHECK_CALL.search(cell.source)
         called = match.group(1) if match else None
@@ -184,10 +184,15 @@ def stamp_roles(nb, source_name: str | None = None, assignment=None):
             own = re.search(r"^\s*(\w+)\(", cell.source, re.MULTILINE)
             called = own.group(1) if own and own.group(1) in checks else None
         if called in checks:
-            cell.metadata["emkit"] = {"role": "check", "check": checks[called]}
+            cell.metadata["emkit"] = {**_kept(cell), "role": "check", "check": checks[called]}
         else:
-            cell.metadata["emkit"] = {"role": "course"}
+            cell.metadata["emkit"] = {**_kept(cell), "role": "course"}
     return nb
+
+
+def _kept(cell) -> dict:
+    """A cell's own emkit metadata (its figure's alt text, say), without the roles stamp_roles writes."""
+    return {k: v for k, v in _emkit_meta(cell).items() if k not in ("role", "exercise", "check")}
 
 
 def make_student(nb, source_name: str | None = None, *, keep_solutions: bool = False, assignment=None):
@@ -240,7 +245,7 @@ def make_student(nb, source_name: str | None = None, *, keep_solutions: bool = F
                     source = _replace_blocks(cell.source, BEGIN_HIDDEN, END_HIDDEN, lambda indent: [])
                     source = "\n".join(line for line in source.splitlines() if line.strip() not in (BEGIN, END))
                     cell.source = source
-                elif BEGIN not in cell.source and spec.kind == "expression":
+                elif BEGIN not in cell.source and spec.kind in ("expression", "value"):
                     cell.source = f"{spec.answer} = None  # {spec.label}: replace None with your answer"
                 else:
                     cell.source = student_cell_source(cell.source, spec.label)

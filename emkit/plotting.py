@@ -2,7 +2,8 @@
 
 * :data:`PALETTE`: the Okabe–Ito colours (distinguishable with the common
   colour-vision deficiencies), component k gets ``PALETTE[k]``.
-* :func:`use_course_style`: large fonts and lines for slides.
+* :func:`use_course_style`: figures sized for a 1280×720 slide, text ≥ 18 px there;
+  :func:`panels` for multi-panel figures (at most 2 rows of 3), :func:`legend_outside`.
 * :func:`covariance_ellipse_points`: the contour of N(μ, Σ) that holds a given
   probability mass (in 2-D, the set (x-μ)ᵀΣ⁻¹(x-μ) ≤ -2 log(1 - level)).
 * :func:`plot_clusters`, :func:`plot_gaussian_mixture`: the two pictures the
@@ -16,9 +17,15 @@ import numpy as np
 from . import gmm
 
 __all__ = [
+    "DPI",
     "PALETTE",
+    "SMALL_TEXT_PT",
+    "TALL",
+    "WIDE",
     "covariance_ellipse_points",
+    "legend_outside",
     "mix_colors",
+    "panels",
     "plot_clusters",
     "plot_gaussian_mixture",
     "use_course_style",
@@ -29,21 +36,42 @@ __all__ = [
 PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#D55E00", "#CC79A7", "#0072B2", "#F0E442", "#999999")
 
 
+#: The figure sizes of the course, in inches at :data:`DPI` dots per inch: one figure fills a 1280×720 slide
+#: (below its title) at its natural size; on the site it is scaled to the column.
+DPI = 100
+WIDE = (11.0, 5.4)  # one plot, or a row of up to three panels
+TALL = (11.0, 5.6)  # two rows of panels (at most three in a row)
+SMALL_TEXT_PT = 13.0  # the smallest text in a figure: 13 pt at 100 dpi is 18 px on the slide
+
+
 def use_course_style() -> None:
-    """Matplotlib settings for the course: big fonts, thick lines, the palette."""
+    """Matplotlib settings for the course: figures sized for a 1280×720 slide, text ≥ 18 px, the palette.
+
+    A figure of :data:`WIDE` size is 1100×540 px, which a slide shows at its
+    natural size: tick labels and legends at 14 pt are 19 px on the
+    projector, titles at 17 pt 24 px. Layouts are constrained (nothing
+    overlaps or is cut), legends go where they hide the fewest points (or
+    use :func:`legend_outside`).
+    """
     import matplotlib as mpl
 
     mpl.rcParams.update(
         {
-            "figure.figsize": (8.0, 5.0),
-            "figure.dpi": 80,
-            "savefig.dpi": 120,
-            "font.size": 14,
-            "axes.titlesize": 15,
-            "axes.labelsize": 14,
-            "legend.fontsize": 12,
-            "lines.linewidth": 2.5,
-            "lines.markersize": 7,
+            "figure.figsize": WIDE,
+            "figure.dpi": DPI,
+            "savefig.dpi": DPI,
+            "figure.constrained_layout.use": True,
+            "font.size": 15,
+            "axes.titlesize": 17,
+            "axes.labelsize": 16,
+            "xtick.labelsize": 14,
+            "ytick.labelsize": 14,
+            "legend.fontsize": 14,
+            "legend.title_fontsize": 14,
+            "legend.framealpha": 0.9,
+            "figure.titlesize": 18,
+            "lines.linewidth": 3.0,
+            "lines.markersize": 8,
             "axes.grid": True,
             "grid.alpha": 0.3,
             "axes.spines.top": False,
@@ -51,6 +79,28 @@ def use_course_style() -> None:
             "axes.prop_cycle": mpl.cycler(color=list(PALETTE)),
         }
     )
+
+
+def panels(ncols: int = 1, nrows: int = 1, **kwargs):
+    """``plt.subplots`` sized for a slide: one row of up to three panels, or two rows of up to three.
+
+    More panels than that do not stay legible on a projector: split the
+    figure in two instead (a ValueError says so).
+    """
+    import matplotlib.pyplot as plt
+
+    if ncols > 3 or nrows > 2:
+        raise ValueError(f"{nrows}×{ncols} panels are too small on a slide: at most 2 rows of 3; split the figure")
+    kwargs.setdefault("figsize", WIDE if nrows == 1 else TALL)
+    return plt.subplots(nrows, ncols, **kwargs)
+
+
+def legend_outside(ax, **kwargs):
+    """A legend to the right of the axes, off the data."""
+    kwargs.setdefault("loc", "center left")
+    kwargs.setdefault("bbox_to_anchor", (1.02, 0.5))
+    kwargs.setdefault("frameon", False)
+    return ax.legend(**kwargs)
 
 
 def _color(k: int) -> str:

@@ -61,7 +61,9 @@ __all__ = [
     "responsibility_t",
     "same_expression",
     "split_sums",
+    "show",
     "sums_as_symbols",
+    "to_latex",
     "total",
     "trace_identity_2x2",
 ]
@@ -222,15 +224,86 @@ def _derive(q_part, parameter, *, use_T2=True):
     }
 
 
+_SUM_SYMBOLS: dict[str, sp.Expr] = {}  # the name of a symbol made by sums_as_symbols -> the summand it stands for
+
+
 def sums_as_symbols(expr):
     """Replace each distinct Σ_i(...) by a plain symbol, so that ``simplify`` can work.
 
     (SymPy 1.14's ``simplify`` can fail on expressions holding several Sums:
     its ``sum_simplify`` raises StopIteration.) Returns ``(expr, mapping)``.
+    :func:`to_latex` prints such a symbol as the sum it stands for.
     """
     sums = sorted(expr.atoms(Sum), key=sp.default_sort_key)
-    mapping = {s: sp.Symbol(f"S[{sp.sstr(s.function)}]", real=True) for s in sums}
+    mapping = {}
+    for s in sums:
+        name = f"S[{sp.sstr(s.function)}]"
+        _SUM_SYMBOLS[name] = s.function
+        mapping[s] = sp.Symbol(name, real=True)
     return expr.xreplace(mapping), mapping
+
+
+# ---------------------------------------------------------------------------
+# Showing expressions in the course's notation
+# ---------------------------------------------------------------------------
+
+#: How the vocabulary's names are typeset: one notation for the whole course (the glossary's).
+LATEX_NAMES = {
+    "tau": r"\pi_{1}",
+    "tau_t": r"\pi_{1}^{t}",
+    "mu1": r"\mu_{1}",
+    "mu2": r"\mu_{2}",
+    "mu1_t": r"\mu_{1}^{t}",
+    "mu2_t": r"\mu_{2}^{t}",
+    "Sigma1": r"\Sigma_{1}",
+    "Sigma2": r"\Sigma_{2}",
+    "Sigma1_t": r"\Sigma_{1}^{t}",
+    "Sigma2_t": r"\Sigma_{2}^{t}",
+    "N_k": "N_{k}",
+}
+_INDEXED = {"x": "x_{{{i}}}", "T1": "r_{{{i}1}}", "T2": "r_{{{i}2}}", "Z1": "z_{{{i}1}}"}
+
+
+def _course_printer():
+    from sympy.printing.latex import LatexPrinter
+
+    class CoursePrinter(LatexPrinter):
+        """LaTeX with the glossary's names: x_i, r_{i1} (for T1[i]), π₁ (for tau), sums over i = 1..N."""
+
+        def _print_Symbol(self, expr, style="plain"):
+            if expr.name in LATEX_NAMES:
+                return LATEX_NAMES[expr.name]
+            if expr.name in _SUM_SYMBOLS:
+                from sympy.printing.precedence import PRECEDENCE
+
+                return r"\sum_{i} " + self.parenthesize(_SUM_SYMBOLS[expr.name], PRECEDENCE["Mul"], strict=True)
+            return super()._print_Symbol(expr, style=style)
+
+        def _print_Indexed(self, expr):
+            base = str(expr.base.label)
+            if base in _INDEXED and len(expr.indices) == 1:
+                return _INDEXED[base].format(i=self._print(expr.indices[0]))
+            return super()._print_Indexed(expr)
+
+    return CoursePrinter()
+
+
+def to_latex(expr) -> str:
+    """LaTeX of a SymPy expression in the course's notation (never Python's ``*`` or ``**``)."""
+    return _course_printer().doprint(expr)
+
+
+def show(lhs, rhs=None):
+    """Display ``lhs = rhs`` typeset (``lhs`` may be LaTeX text, such as ``r"\\partial Q / \\partial \\mu_1"``).
+
+    With one argument, display that expression alone. Returns an
+    ``IPython.display.Math`` (a notebook shows it typeset; the site and
+    slides get its LaTeX).
+    """
+    from IPython.display import Math
+
+    left = lhs if isinstance(lhs, str) else to_latex(lhs)
+    return Math(left if rhs is None else f"{left} = {to_latex(rhs)}")
 
 
 def same_expression(a, b) -> bool:
@@ -296,24 +369,24 @@ def trace_identity_2x2():
 
 def _sigma_2x2_symbols():
     Nk = sp.Symbol("N_k", positive=True)
-    S11, S22 = sp.symbols("S11 S22", positive=True)
-    S12 = sp.Symbol("S12", real=True)
+    S11, S22 = sp.symbols("S_11 S_22", positive=True)
+    S12 = sp.Symbol("S_12", real=True)
     return Nk, sp.Matrix([[S11, S12], [S12, S22]])
 
 
 def derive_sigma_2x2():
-    """Σ_k for a 2-D component, derived through the precision Λ = Σ⁻¹ = [[p, q], [q, r]].
+    """Σ_k for a 2-D component, derived through the precision Λ = Σ⁻¹ = [[λ₁₁, λ₁₂], [λ₁₂, λ₂₂]].
 
     Q's Σ_k part is -(N_k / 2) log det Σ - ½ tr(Σ⁻¹ S) (by :func:`trace_identity_2x2`),
-    with N_k = Σ_i T_k[i] and S = [[S11, S12], [S12, S22]] the weighted scatter
+    with N_k = Σ_i T_k[i] and S = [[S₁₁, S₁₂], [S₁₂, S₂₂]] the weighted scatter
     around the new mean. In terms of Λ it is (N_k / 2) log det Λ - ½ tr(Λ S);
     setting its three partial derivatives to 0 gives Λ = N_k S⁻¹, so Σ = S / N_k.
     (Solving in the entries of Σ directly makes SymPy 1.14 return a wrong
     branch: see :func:`sigma_2x2_direct_solve`.)
     """
     Nk, S = _sigma_2x2_symbols()
-    p, r = sp.symbols("p r", positive=True)
-    q = sp.Symbol("q", real=True)
+    p, r = sp.symbols("lambda_11 lambda_22", positive=True)
+    q = sp.Symbol("lambda_12", real=True)
     Lam = sp.Matrix([[p, q], [q, r]])
     q_lambda = Nk / 2 * sp.log(Lam.det()) - (Lam * S).trace() / 2
     equations = [sp.diff(q_lambda, e) for e in (p, q, r)]

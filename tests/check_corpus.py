@@ -544,8 +544,8 @@ CORPUS = (
     + [("02-weighted-means", a, e) for a, e in WMEANS]
     + [("03-missing-e-step", a, e) for a, e in MISSING]
     + [("03-q-value", a, e) for a, e in QVALUE]
-    + [("04-e-step", a, e) for a, e in ESTEP]
-    + [("04-m-step", a, e) for a, e in MSTEP]
+    + [("05-e-step", a, e) for a, e in ESTEP]
+    + [("05-m-step", a, e) for a, e in MSTEP]
     + [("04-q", a, e) for a, e in QFUN]
     + [("04-tau", a, e) for a, e in TAU]
     + [("04-mu", a, e) for a, e in MU]
@@ -557,8 +557,8 @@ _j = sp.Symbol("j", integer=True)
 _own_tau, _own_N = sp.Symbol("tau"), sp.Symbol("N")
 _own_T1 = sp.IndexedBase("T1")
 MORE = [
-    ("04-e-step", lambda X, w, m, S: tuple(reversed(estep_scipy(X, w, m, S))), "wrong shape"),
-    ("04-m-step", lambda X, R: (mstep_loops(X, R)[1], mstep_loops(X, R)[0], mstep_loops(X, R)[2]), "wrong shape"),
+    ("05-e-step", lambda X, w, m, S: tuple(reversed(estep_scipy(X, w, m, S))), "wrong shape"),
+    ("05-m-step", lambda X, R: (mstep_loops(X, R)[1], mstep_loops(X, R)[0], mstep_loops(X, R)[2]), "wrong shape"),
     ("04-sigma", total(T1[i] * (xi - mu1)) / total(T1[i]), "deviations not squared"),
     ("04-tau", sp.Sum(_own_T1[_j], (_j, 1, _own_N)) / _own_N, "pass"),
     ("04-tau", total(T1[i]) * N**-1, "pass"),
@@ -566,7 +566,7 @@ MORE = [
 ]
 MORE += [
     (
-        "04-m-step",
+        "05-m-step",
         m_with(
             covs=lambda X, R, m: scatter(
                 X, R, np.stack([X[R.argmax(1) == k].mean(0) for k in range(R.shape[1])]), R.sum(0)
@@ -639,4 +639,4 @@ MAP = [
     (lambda S, n, P, nu: (P + S) / (nu + n + S.shape[1]), "the count one short"),
     (lambda S, n, P, nu: (S + P) / (n - 1 + nu + len(S) + 1), "the count one short"),
 ]
-CORPUS = CORPUS + [("05-map-sigma", a, e) for a, e in MAP]
+CORPUS = CORPUS + [("06-map-sigma", a, e) for a, e in MAP]

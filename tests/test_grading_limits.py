@@ -43,7 +43,7 @@ def sandbox_ok(tmp_path_factory):
 
 def q_submission(path: Path, answer_source: str) -> Path:
     """A notebook-04-like submission whose 04-q exercise cell holds ``answer_source``."""
-    return submission(path, ("04-q", answer_source), source="04_gmm_exercise")
+    return submission(path, ("04-q", answer_source), source="04_gmm_derivation")
 
 
 def test_the_default_command_grades_in_the_sandbox_and_says_so(sandbox_ok, tmp_path):

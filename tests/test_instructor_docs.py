@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 GUIDE = (ROOT / "docs" / "instructors.md").read_text(encoding="utf-8")
 EXAMPLE = ROOT / "docs" / "examples" / "homework"
 BIN = Path(os.environ.get("EMKIT_GRADING_BIN") or Path(sys.executable).parent)
-POINTS = {"nearest": 2.0, "04-m-step": 2.0, "elbo": 3.0}
+POINTS = {"nearest": 2.0, "05-m-step": 2.0, "elbo": 3.0}
 SLIPS = {  # what a learner who slipped wrote: (right text, slipped text) in each answer
     "nearest": ("argmin(axis=1)", "argmax(axis=1)"),
-    "04-m-step": ("/ Nk_K[k] for", "/ (Nk_K[k] - 1) for"),
+    "05-m-step": ("/ Nk_K[k] for", "/ (Nk_K[k] - 1) for"),
     "elbo": ("(log_joint_NK - np.log(resp_NK))", "log_joint_NK"),
 }
 
@@ -111,7 +111,7 @@ def test_the_guides_code_is_the_examples_code():
     cells = [c.source for c in nbformat.read(EXAMPLE / "hw3.ipynb", as_version=4).cells]
     assert solution in cells
     tags = [t for c in nbformat.read(EXAMPLE / "hw3.ipynb", as_version=4).cells for t in c.metadata.get("tags", [])]
-    assert tags == [f"exercise:{q}" for q in ("nearest", "04-m-step", "elbo")]
+    assert tags == [f"exercise:{q}" for q in ("nearest", "05-m-step", "elbo")]
 
 
 def test_the_worked_check_names_each_slip(homework):
@@ -183,7 +183,7 @@ def test_otter_grader_as_the_guide_says(homework):
     assert scores["correct"] == POINTS
     assert scores["slipped"] == dict.fromkeys(POINTS, 0)
     tests = sorted(p.name for p in (homework / "autograder" / "tests").iterdir())
-    assert tests == ["04-m-step.py", "elbo.py", "nearest.py"]  # the assignment's questions, not all 13
+    assert tests == ["05-m-step.py", "elbo.py", "nearest.py"]  # the assignment's questions, not all 13
 
 
 def test_otter_partial_credit_adds_up(homework):

@@ -48,11 +48,11 @@ def lab(tmp_path_factory):
             pytest.fail("EMKIT_REQUIRE_BROWSER=1 but chromium or chromium-driver is missing")
         pytest.skip("needs chromium and chromium-driver (CI installs them)")
     root = tmp_path_factory.mktemp("lab")
-    for name in ("01_kmeans", "04_gmm_exercise"):
+    for name in ("01_kmeans", "04_gmm_derivation"):
         for suffix in (".ipynb", ".css"):
             shutil.copy(ROOT / "notebooks" / (name + suffix), root / (name + suffix))
     (root / "exercises").mkdir()
-    for name in ("02_soft_assignment.ipynb", "04_gmm_exercise.ipynb"):
+    for name in ("02_soft_assignment.ipynb", "04_gmm_derivation.ipynb"):
         shutil.copy(ROOT / "notebooks" / "exercises" / name, root / "exercises" / name)
     shutil.copy(ROOT / "notebooks" / "rise.css", root / "rise.css")
     # a one-cell notebook: what RISE itself logs, whatever the notebook
@@ -191,7 +191,7 @@ def test_a_viewer_steps_with_the_keyboard_in_under_100_ms(lab):
     from selenium.webdriver.common.keys import Keys
 
     base, driver = lab
-    open_and_run_all(driver, base, "04_gmm_exercise.ipynb")
+    open_and_run_all(driver, base, "04_gmm_derivation.ipynb")
     handles = driver.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle")
     assert handles, "no viewer slider on the page"
     handle = handles[0]

@@ -49,3 +49,26 @@ def test_plot_helpers_draw_on_the_axes():
     plotting.plot_clusters(ax, X, np.zeros(30, int), [[0, 0]], title="t")
     assert ax.get_title() == "t"
     plt.close(fig)
+
+
+def test_course_style_makes_figures_for_the_room():
+    """A course figure fills a 1280×720 slide at its natural size, and its smallest text is ≥ 18 px there."""
+    import io
+    import struct
+
+    with matplotlib.rc_context():
+        plotting.use_course_style()
+        fig, axes = plotting.panels(3)
+        for ax in axes:
+            ax.plot([0, 1], [0, 1], label="a line")
+            ax.set(title="a title", xlabel="x", ylabel="y")
+        axes[0].legend()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+        width, height = struct.unpack(">II", buf.getvalue()[16:24])
+        assert width >= 0.6 * 1280 and height <= 560, (width, height)
+        sizes = [matplotlib.rcParams[k] for k in ("xtick.labelsize", "ytick.labelsize", "legend.fontsize")]
+        assert min(sizes) * plotting.DPI / 72 >= 18
+    with pytest.raises(ValueError, match="split the figure"):
+        plotting.panels(6)

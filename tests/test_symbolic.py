@@ -320,3 +320,17 @@ def test_constrained_covariance_derivations_match_scikit_learn(covariance_type):
             max_iter=1, tol=0, reg_covar=0.0,
         ).fit(X)  # fmt: skip
     np.testing.assert_allclose(ours, ref.covariances_, rtol=1e-9)
+
+
+def test_expressions_are_shown_in_the_glossarys_notation():
+    """to_latex: r_{i1} for T1[i], π₁ for tau, real subscripts, sums spelled out; never Python's * or **."""
+    V = symbolic.V
+    e = symbolic.total(V.T1[V.i] * (V.x[V.i] - V.mu1) ** 2) / symbolic.total(V.T1[V.i]) + V.tau * V.Sigma1_t
+    text = symbolic.to_latex(e)
+    assert r"r_{i1}" in text and r"\pi_{1}" in text and r"\Sigma_{1}^{t}" in text and "x_{i}" in text
+    named, _ = symbolic.sums_as_symbols(symbolic.split_sums(e))
+    shown = symbolic.to_latex(named)
+    assert r"\sum_{i} r_{i1} x_{i}^{2}" in shown and "S[" not in shown
+    for value in (text, shown, symbolic.to_latex(symbolic.derive_sigma_2x2()["precision"])):
+        assert "*" not in value and "T1" not in value and "tau" not in value
+    assert symbolic.show(r"\tau", V.tau).data == r"\tau = \pi_{1}"

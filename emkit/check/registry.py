@@ -10,8 +10,8 @@ generator, the grader (``emkit grade`` and its default assignment), the
 README's table and the tests all read this one list: adding an exercise
 touches one place.
 
->>> [e.id for e in exercises_for("01_kmeans")]
-['01-assign', '01-update']
+>>> [(e.id, e.label) for e in exercises_for("01_kmeans")]
+[('01-assign', 'Exercise 1.1'), ('01-update', 'Exercise 1.2')]
 >>> EXERCISES["04-tau"].answer, EXERCISES["04-tau"].kind
 ('tau_answer', 'expression')
 """
@@ -19,7 +19,7 @@ touches one place.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import algebra, numeric
 
@@ -30,15 +30,16 @@ __all__ = ["EXERCISES", "Exercise", "exercises_for"]
 class Exercise:
     id: str
     notebook: str
-    number: int
     title: str
     answer: str
-    kind: str  # "function": called on inputs the check makes; "expression": a SymPy expression (or its text)
+    kind: str  # "function": called on inputs the check makes; "expression": a SymPy expression (or its text);
+    #            "value": a number or an array the learner computed (by hand, say)
     check: Callable
     signature: str
     points: float = 1.0
     forbidden: tuple[str, ...] = ()
     allowed: tuple[str, ...] = ()
+    number: str = ""  # "4.2": the notebook's number, then the exercise's place in it (set by the registry)
 
     @property
     def label(self) -> str:
@@ -47,6 +48,29 @@ class Exercise:
     @property
     def check_name(self) -> str:
         return self.check.__name__
+
+
+def _numbered(exercises) -> list[Exercise]:
+    """Each exercise labelled by its notebook's number and its place there: Exercise 4.2 is 04's second."""
+    counts: dict[str, int] = {}
+    out = []
+    for e in sorted(exercises, key=lambda e: NOTEBOOKS.index(e.notebook)):  # stable: keeps the order within one
+        counts[e.notebook] = counts.get(e.notebook, 0) + 1
+        out.append(replace(e, number=f"{int(e.notebook[:2])}.{counts[e.notebook]}"))
+    return out
+
+
+#: The course's notebooks, in order (an exercise's ``notebook`` is one of these).
+NOTEBOOKS = (
+    "00_start_here",
+    "01_kmeans",
+    "02_soft_assignment",
+    "03_em_algorithm",
+    "04_gmm_derivation",
+    "05_gmm_numpy",
+    "06_em_deeper",
+    "07_hmm",
+)
 
 
 _KMEANS_ASSIGN = (
@@ -89,25 +113,25 @@ _M_STEP = (
 
 _LIST = [
     Exercise(
-        "01-assign", "01_kmeans", 1, "write the assignment step", "assign_step", "function",
+        "01-assign", "01_kmeans", "write the assignment step", "assign_step", "function",
         numeric.kmeans_assign, "assign_step(X, centers) -> labels", forbidden=_KMEANS_ASSIGN,
     ),
     Exercise(
-        "01-update", "01_kmeans", 2, "write the update step", "update_step", "function",
+        "01-update", "01_kmeans", "write the update step", "update_step", "function",
         numeric.kmeans_update, "update_step(X, labels, n_clusters) -> centers", forbidden=_KMEANS_UPDATE,
     ),
     Exercise(
-        "02-responsibilities", "02_soft_assignment", 3, "responsibilities that survive far-away points",
+        "02-responsibilities", "02_soft_assignment", "responsibilities that survive far-away points",
         "responsibilities", "function", numeric.responsibilities, "responsibilities(log_joint_NK) -> resp_NK",
         forbidden=(*_E_STEP, "emkit.gmm.logsumexp", "emkit._core.logsumexp", "emkit.soft.softmax_weights"),
     ),
     Exercise(
-        "02-weighted-means", "02_soft_assignment", 4, "the weighted mean", "weighted_means", "function",
+        "02-weighted-means", "02_soft_assignment", "the weighted mean", "weighted_means", "function",
         numeric.weighted_means, "weighted_means(X, resp_NK) -> means_KD",
         forbidden=("emkit.gmm.update_means", "emkit.gmm.m_step", "emkit.gmm._m_step", "emkit.gmm.fit"),
     ),
     Exercise(
-        "03-missing-e-step", "03_em_algorithm", 5, "the missing-data E-step", "conditional_x2", "function",
+        "03-missing-e-step", "03_em_algorithm", "the missing-data E-step", "conditional_x2", "function",
         numeric.missing_conditional, "conditional_x2(x1, mean, cov) -> (cond_mean, cond_var)",
         forbidden=(
             "emkit.missing.conditional_moments", "emkit.missing.e_step", "emkit.missing._e_step",
@@ -116,51 +140,55 @@ _LIST = [
         allowed=("emkit.symbolic.conditional_normal_2d",),
     ),
     Exercise(
-        "03-q-value", "03_em_algorithm", 6, "compute Q(θ | θᵗ)", "q_value", "function", numeric.q_value,
+        "03-q-value", "03_em_algorithm", "compute Q(θ | θᵗ)", "q_value", "function", numeric.q_value,
         "q_value(X, resp_NK, weights, means, covariances) -> float",
         forbidden=("emkit.gmm.q_function", "emkit.gmm.elbo"),
         allowed=("emkit.gmm.log_gaussian_density", "emkit.gmm.log_joint"),
     ),
     Exercise(
-        "04-q", "04_gmm_exercise", 7, "Q(θ | θᵗ)", "q_answer", "expression", algebra.q_function,
+        "04-q", "04_gmm_derivation", "Q(θ | θᵗ)", "q_answer", "expression", algebra.q_function,
         "q_answer: a SymPy expression", forbidden=("emkit.symbolic.q_function", "emkit.symbolic.q_parts"),
     ),
     Exercise(
-        "04-tau", "04_gmm_exercise", 8, "the update for τ", "tau_answer", "expression", algebra.tau_update,
+        "04-tau", "04_gmm_derivation", "the update for τ", "tau_answer", "expression", algebra.tau_update,
         "tau_answer: a SymPy expression", forbidden=("emkit.symbolic.derive_tau", "emkit.symbolic._derive"),
         allowed=("emkit.symbolic.split_sums",),
     ),
     Exercise(
-        "04-mu", "04_gmm_exercise", 9, "the update for μ₁", "mu_answer", "expression", algebra.mu_update,
+        "04-mu", "04_gmm_derivation", "the update for μ₁", "mu_answer", "expression", algebra.mu_update,
         "mu_answer: a SymPy expression", forbidden=("emkit.symbolic.derive_mean", "emkit.symbolic._derive"),
         allowed=("emkit.symbolic.split_sums",),
     ),
     Exercise(
-        "04-sigma", "04_gmm_exercise", 10, "the update for Σ₁ (one dimension)", "sigma_answer", "expression",
+        "04-sigma", "04_gmm_derivation", "the update for Σ₁ (one dimension)", "sigma_answer", "expression",
         algebra.sigma_update, "sigma_answer: a SymPy expression",
         forbidden=("emkit.symbolic.derive_variance", "emkit.symbolic._derive"),
         allowed=("emkit.symbolic.split_sums",),
     ),
     Exercise(
-        "04-e-step", "04_gmm_exercise", 11, "the E-step in numpy", "e_step", "function", numeric.e_step,
+        "05-e-step", "05_gmm_numpy", "the E-step in numpy", "e_step", "function", numeric.e_step,
         "e_step(X, weights, means, covariances) -> (resp_NK, log_likelihood)",
         forbidden=(*_E_STEP, "emkit.gmm.log_likelihood"),
         allowed=("emkit.gmm.log_gaussian_density", "emkit.gmm.log_joint", "emkit.gmm.logsumexp"),
     ),
     Exercise(
-        "04-m-step", "04_gmm_exercise", 12, "the M-step in numpy", "m_step", "function", numeric.m_step,
+        "05-m-step", "05_gmm_numpy", "the M-step in numpy", "m_step", "function", numeric.m_step,
         "m_step(X, resp_NK) -> (weights, means, covariances)", forbidden=_M_STEP,
     ),
     Exercise(
-        "05-map-sigma", "05_em_deeper", 13, "the MAP covariance update", "map_covariance", "function",
+        "06-map-sigma", "06_em_deeper", "the MAP covariance update", "map_covariance", "function",
         numeric.map_covariance, "map_covariance(scatter_DD, count, prior_scale_DD, prior_dof) -> Sigma_DD",
         forbidden=("emkit.gmm.update_covariances", "emkit.gmm.reference_covariances"),
         allowed=("emkit.gmm.m_step",),
     ),
 ]  # fmt: skip
 
+from . import by_hand, deeper, hmm_checks  # noqa: E402 - they use Exercise, defined above
+
 #: Every exercise of the course, by id, in course order.
-EXERCISES: dict[str, Exercise] = {e.id: e for e in _LIST}
+EXERCISES: dict[str, Exercise] = {
+    e.id: e for e in _numbered(_LIST + by_hand.EXERCISES + deeper.EXERCISES + hmm_checks.EXERCISES)
+}
 
 
 def exercises_for(notebook: str) -> list[Exercise]:

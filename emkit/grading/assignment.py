@@ -7,7 +7,7 @@ defined). An instructor writes a TOML file for anything else::
     name = "Homework 3: EM"
 
     [[question]]            # a course exercise, worth 2 points here
-    id = "04-m-step"
+    id = "05-m-step"
     points = 2
 
     [[question]]            # a course check on an answer with another name
@@ -56,7 +56,7 @@ class AssignmentError(ValueError):
 class Question:
     id: str
     answer: str
-    kind: str  # "function" or "expression"
+    kind: str  # "function", "expression" (SymPy or its text) or "value" (a number or array)
     check: Callable
     points: float = 1.0
     forbidden: frozenset = frozenset()
@@ -166,8 +166,8 @@ def from_dict(data: dict, *, base: Path = Path("."), source: str = "the assignme
         if not isinstance(answer, str) or not answer.isidentifier():
             raise AssignmentError(f"{where}: 'answer' must be the Python name of the answer in the notebook")
         kind = q.get("kind", exercise.kind if exercise else None)
-        if kind not in ("function", "expression"):
-            raise AssignmentError(f'{where}: \'kind\' must be "function" or "expression"')
+        if kind not in ("function", "expression", "value"):
+            raise AssignmentError(f'{where}: \'kind\' must be "function", "expression" or "value"')
         points = q.get("points", exercise.points if exercise else 1.0)
         if isinstance(points, bool) or not isinstance(points, int | float) or points < 0:
             raise AssignmentError(f"{where}: 'points' must be a number ≥ 0")

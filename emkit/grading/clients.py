@@ -61,7 +61,7 @@ def _check_call(question: Question) -> tuple[str, str]:
 
 def n_parts(question: Question) -> int:
     """How many parts the question's check has (one test case each)."""
-    probe = "0" if question.kind == "expression" else (lambda *args: 0)
+    probe = {"expression": "0", "value": 0}.get(question.kind, lambda *args: 0)
     try:
         return max(1, len(question.check(probe).parts))
     except Exception:  # noqa: BLE001 - an instructor's check that cannot take the probe: one case

@@ -705,7 +705,7 @@ def _grade_question(q: Question, p: Plan, execution: Execution, position: int, s
     call = None
     try:
         runner = execution.runner_at(position)
-        if q.kind == "expression":
+        if q.kind in ("expression", "value"):
             since = runner.bucket + 1
             value = runner.snapshot(q.answer, min(limits.call, max(1.0, execution.remaining())))
             execution._collect(runner, since, position)
@@ -713,7 +713,7 @@ def _grade_question(q: Question, p: Plan, execution: Execution, position: int, s
             kind = runner.describe([q.answer]).get(q.answer)
     except RunnerDied as exc:
         return row(0.0, "0/0", "not graded", f"the notebook could not be run: {exc.reason}")
-    if q.kind == "expression":
+    if q.kind in ("expression", "value"):
         first = p.first_position.get(q.id, 0)
         used = set()
         for pos, names in execution.hits.items():

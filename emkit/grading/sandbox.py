@@ -76,7 +76,7 @@ PRELOAD = [
 LIBRARIES = ["scipy.special", "scipy.stats", "sklearn.cluster", "sklearn.mixture", "ipywidgets"]
 # The notebooks that call emkit.symbolic's slow, pure SymPy results: their runners get them computed
 # (once per batch, by the grader, then handed to their zygote) instead of paying seconds each.
-REMEMBER_FOR = ("04_gmm_exercise",)
+REMEMBER_FOR = ("06_em_deeper",)
 
 NS_GET_USERNS = 0xB701  # ioctl: the user namespace that owns a namespace
 NAMESPACES = ("user", "mnt", "pid", "net", "ipc", "uts")
