@@ -1,4 +1,4 @@
-"""Exercise checks of notebook 07, hidden Markov models (see :mod:`.registry`).
+"""Checks of notebook 07, hidden Markov models (see :mod:`.registry`).
 
 Each exercise here is an :class:`~emkit.check.registry.Exercise` in :data:`EXERCISES`;
 the registry collects them with the others.
