@@ -91,9 +91,9 @@ def execute(args: list[str]) -> None:
     """Regenerate the student notebooks, then re-run every notebook in place."""
     setup(TOOLS)
     sources = sorted(map(str, ROOT.glob("notebooks/*.ipynb")))
-    exercises = [s for s in sources if _has_solutions(s)]
-    if not args and exercises:
-        run(PYTHON, "-m", "emkit", "student", *exercises, "-o", "notebooks/exercises", "--no-execute")
+    course = sorted(map(str, ROOT.glob("notebooks/0[0-9]_*.ipynb")))  # the appendix (9x) needs no student version
+    if not args and course:
+        run(PYTHON, "-m", "emkit", "student", *course, "-o", "notebooks/exercises", "--no-execute")
     targets = args or sources + sorted(map(str, ROOT.glob("notebooks/exercises/*.ipynb")))
     run(PYTHON, "-m", "emkit", "execute", *targets)
 
@@ -102,10 +102,6 @@ def site(args: list[str]) -> None:
     """Build the website (chapters from the stored outputs, decks, downloads) into build/site/."""
     setup(TOOLS)
     run(PYTHON, "-m", "emkit", "site", *args)
-
-
-def _has_solutions(path: str) -> bool:
-    return '"solution"' in Path(path).read_text(encoding="utf-8")
 
 
 COMMANDS = {"lab": lab, "test": test, "site": site, "execute": execute}

@@ -680,7 +680,7 @@ class GMMResult(em.LikelihoodFit):
 
     @property
     def bic(self) -> float:
-        """Bayesian information criterion, -2 log p(X | θ) + p log N (lower is better)."""
+        """Bayesian information criterion, −2 ℓ(θ̂) + d_θ log N, d_θ the number of free parameters (lower is better)."""
         N = self.responsibilities.shape[0]
         return -2.0 * self.log_likelihood + self.n_parameters * np.log(N)
 

@@ -261,7 +261,7 @@ LATEX_NAMES = {
     "Sigma2_t": r"\Sigma_{2}^{t}",
     "N_k": "N_{k}",
 }
-_INDEXED = {"x": "x_{{{i}}}", "T1": "r_{{{i}1}}", "T2": "r_{{{i}2}}", "Z1": "z_{{{i}1}}"}
+_INDEXED = {"x": "x_{{{i}}}", "T1": "r_{{{i}1}}", "T2": "r_{{{i}2}}", "Z1": "z_{{{i}1}}", "Z2": "z_{{{i}2}}"}
 
 
 def _course_printer():
@@ -273,10 +273,12 @@ def _course_printer():
         def _print_Symbol(self, expr, style="plain"):
             if expr.name in LATEX_NAMES:
                 return LATEX_NAMES[expr.name]
-            if expr.name in _SUM_SYMBOLS:
-                from sympy.printing.precedence import PRECEDENCE
-
-                return r"\sum_{i} " + self.parenthesize(_SUM_SYMBOLS[expr.name], PRECEDENCE["Mul"], strict=True)
+            if expr.name in _SUM_SYMBOLS:  # a sum named by sums_as_symbols: N_k when it counts, else the sum
+                summand = _SUM_SYMBOLS[expr.name]
+                for k, base in (("1", "T1"), ("2", "T2")):
+                    if summand == V.__dict__[base][V.i]:
+                        return f"N_{{{k}}}"
+                return r"\left(\sum_{i} " + self._print(summand) + r"\right)"
             return super()._print_Symbol(expr, style=style)
 
         def _print_Indexed(self, expr):
@@ -293,16 +295,24 @@ def to_latex(expr) -> str:
     return _course_printer().doprint(expr)
 
 
-def show(lhs, rhs=None):
+_ALONE = object()
+
+
+def show(lhs, rhs=_ALONE):
     """Display ``lhs = rhs`` typeset (``lhs`` may be LaTeX text, such as ``r"\\partial Q / \\partial \\mu_1"``).
 
-    With one argument, display that expression alone. Returns an
+    With one argument, display that expression alone; an answer that is
+    still ``None`` shows as "(not answered yet)". Returns an
     ``IPython.display.Math`` (a notebook shows it typeset; the site and
     slides get its LaTeX).
     """
     from IPython.display import Math
 
+    if lhs is None or rhs is None:  # an exercise's answer, not given yet
+        left = "" if lhs is None or rhs is _ALONE else (lhs if isinstance(lhs, str) else to_latex(lhs)) + " = "
+        return Math(left + r"\text{(not answered yet)}")
     left = lhs if isinstance(lhs, str) else to_latex(lhs)
+    rhs = None if rhs is _ALONE else rhs
     return Math(left if rhs is None else f"{left} = {to_latex(rhs)}")
 
 

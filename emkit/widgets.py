@@ -14,6 +14,11 @@ the static slide decks, a PDF), so a viewer cell never prints
   soft k-means, from uniform weights to hard labels.
 * :func:`gmm_stepper` (:class:`GMMFrames`): a Gaussian mixture fit, one E-step
   or M-step at a time, with the log-likelihood trace kept in step.
+* :func:`kmeans_explorer`, :func:`gmm_explorer` (:class:`Explorer`): the same,
+  where the learner picks K and presses "new start" for another random start.
+
+Every control has a visible, accessible name ("◀ back", "next ▶", "play ⏵",
+"components", "new start"), and the caption of a step has a row of its own.
 
 The plain drawing functions (:func:`draw_kmeans_step`, :func:`draw_soft_assignment`,
 :func:`draw_gmm_step`) draw one step on given axes, for the static figures
@@ -39,11 +44,15 @@ __all__ = [
     "KMeansFrames",
     "SoftFrames",
     "Viewer",
+    "Explorer",
     "draw_gmm_step",
     "draw_kmeans_step",
     "draw_soft_assignment",
+    "gmm_explorer",
     "gmm_step_state",
     "gmm_stepper",
+    "hmm_posterior_viewer",
+    "kmeans_explorer",
     "kmeans_step_state",
     "kmeans_stepper",
     "png_bytes",
@@ -155,12 +164,21 @@ class Viewer:
         self.height = f"{int(frames.fig.get_figheight() * frames.fig.dpi)}px"
         n = len(self.values)
         self.slider = w.IntSlider(
-            value=start, min=0, max=n - 1, readout=False, continuous_update=True, layout=w.Layout(width=self.width)
-        )
-        self.play = w.Play(value=start, min=0, max=n - 1, interval=interval_ms, description="play")
-        self.previous = w.Button(description="◀", tooltip="previous step", layout=w.Layout(width="3em"))
-        self.next = w.Button(description="▶", tooltip="next step", layout=w.Layout(width="3em"))
+            value=start, min=0, max=n - 1, readout=False, continuous_update=True, layout=w.Layout(width=self.width),
+            description="step", description_allow_html=False, style={"description_width": "3em"},
+        )  # fmt: skip
+        # The animation is ipywidgets' Play (it runs in the browser), driven by a labelled toggle: Play's own
+        # icon buttons have no accessible names, and its "play" icon looks like "next".
+        self.play = w.Play(value=start, min=0, max=n - 1, interval=interval_ms, show_repeat=False)
+        self.play.layout.display = "none"
+        self.playing = w.ToggleButton(
+            value=False, description="play ⏵", tooltip="play the steps one after another (click again to stop)",
+            layout=w.Layout(width="7em"),
+        )  # fmt: skip
+        self.previous = w.Button(description="◀ back", tooltip="previous step", layout=w.Layout(width="6.5em"))
+        self.next = w.Button(description="next ▶", tooltip="next step", layout=w.Layout(width="6.5em"))
         w.jslink((self.play, "value"), (self.slider, "value"))
+        w.jslink((self.playing, "value"), (self.play, "playing"))
         self.previous.on_click(lambda _b: self.step(-1))
         self.next.on_click(lambda _b: self.step(+1))
         self._pngs: list[bytes | None] = [None] * n
@@ -187,20 +205,19 @@ class Viewer:
                 w.Image(value=self.frame(k), format="png", layout=w.Layout(width=self.width))
                 for k in range(len(self.values))
             ]  # noqa: E501
-            labels = [w.HTML(self.caption(k)) for k in range(len(self.values))]
+            labels = [w.HTML(self.caption(k), layout=w.Layout(width="100%")) for k in range(len(self.values))]
             # A Tab keeps a view of every child and only hides all but one (ipywidgets' Stack would build
             # the shown child's view afresh, and decode its PNG again, on every step); its tab bar is hidden
-            # by VIEWER_CSS. A fixed size with hidden overflow keeps a step's layout inside the box.
+            # by VIEWER_CSS. A fixed size with hidden overflow keeps a step's layout inside the box; the
+            # caption has a row of its own, two lines high, so that the longest one is shown whole.
             self.stack = _frame_deck(images, self.slider.value, w.Layout(width=self.width, height=self.height))
-            self.labels = _frame_deck(labels, self.slider.value, w.Layout(height="2.2em", flex="1"))
+            self.labels = _frame_deck(labels, self.slider.value, w.Layout(width=self.width, height="3.4em"))
             w.jslink((self.slider, "value"), (self.stack, "selected_index"))
             w.jslink((self.slider, "value"), (self.labels, "selected_index"))
             self._box = w.VBox(
                 [
-                    w.HBox(
-                        [self.previous, self.play, self.next, self.labels],
-                        layout=w.Layout(width=self.width, height="2.4em", overflow="hidden"),
-                    ),
+                    w.HBox([self.previous, self.playing, self.next, self.play], layout=w.Layout(width=self.width)),
+                    self.labels,
                     self.slider,
                     self.stack,
                     w.HTML(VIEWER_CSS, layout=w.Layout(display="none")),
@@ -295,8 +312,9 @@ def _draw_regions(ax, X, centers, resolution: int = 150):
 class KMeansFrames(Frames):
     """The k-means figure, drawn once; :meth:`show` moves its artists to half-step ``step``."""
 
-    def __init__(self, X, history: dict, *, figsize=(7.5, 5.5)):
+    def __init__(self, X, history: dict, *, figsize=(7.5, 5.5), labels=None):
         self.X, self.history = np.asarray(X, dtype=float), history
+        self.axis_labels = labels or ("feature 1", "feature 2")
         self.fig, self.ax = _figure(figsize)
         ax = self.ax
         gx, gy = _region_grid(self.X, resolution=110)
@@ -323,7 +341,7 @@ class KMeansFrames(Frames):
             edgecolors="black", linewidths=1.5, zorder=5,
         )  # fmt: skip
         self.arrows = []
-        ax.set(xlabel="feature 1", ylabel="feature 2")
+        ax.set(xlabel=self.axis_labels[0], ylabel=self.axis_labels[1])
         self.title = ax.set_title("iteration 00, update: centres to the means\ninertia J = 0.00", fontsize=13)
         self.dynamic = [self.unassigned, *self.clusters, self.centres, self.title]
         self.regions.set_animated(True)
@@ -377,9 +395,9 @@ class KMeansFrames(Frames):
         return J
 
 
-def kmeans_stepper(X, history: dict, *, figsize=(7.5, 5.5)) -> Viewer:
-    """A viewer over the half-steps of a k-means ``history`` (from ``kmeans.fit``)."""
-    frames = KMeansFrames(X, history, figsize=figsize)
+def kmeans_stepper(X, history: dict, *, figsize=(7.5, 5.5), labels=None) -> Viewer:
+    """A viewer over the half-steps of a k-means ``history`` (from ``kmeans.fit``); ``labels`` names the axes."""
+    frames = KMeansFrames(X, history, figsize=figsize, labels=labels)
     steps = range(2 * len(history["labels"]) + 1)
     return Viewer(frames, steps, lambda s: kmeans_step_state(history, s)[3])
 
@@ -558,3 +576,184 @@ def gmm_stepper(X, history: dict, covariance_type: str = "full", *, figsize=(12,
     frames = GMMFrames(X, history, covariance_type, figsize=figsize, labels=labels)
     steps = range(2 * (len(history["params"]) - 1) + 1)
     return Viewer(frames, steps, lambda s: gmm_step_state(history, s)[3])
+
+
+# ---------------------------------------------------------------------------
+# Explorers: the learner picks K and the start, the viewer follows
+# ---------------------------------------------------------------------------
+
+
+class Explorer:
+    """A viewer with a choice of K and of the starting point ("new start" draws another seed).
+
+    ``make(K, seed)`` returns a :class:`Viewer` for that choice; changing K or
+    pressing "new start" builds the new viewer (a fit and its frames: a
+    second or so) and puts it in place of the old one. The explorer's static
+    form is its viewer's current frame.
+    """
+
+    def __init__(self, make, ks, k: int, seed: int = 0):
+        import ipywidgets as w
+
+        self.make, self.seed = make, int(seed)
+        self.k = w.Dropdown(
+            options=[(f"K = {v}", v) for v in ks], value=k, description="components", style={"description_width": "7em"}
+        )
+        self.new_start = w.Button(description="new start", tooltip="run again from another random start")
+        self.status = w.HTML(layout=w.Layout(width="100%"))
+        self.k.observe(lambda _change: self.refresh(), names="value")
+        self.new_start.on_click(lambda _b: self.refresh(self.seed + 1))
+        self.viewer = self.make(self.k.value, self.seed)
+        self._describe()
+        self.box = w.VBox([w.HBox([self.k, self.new_start]), self.status, self.viewer.box])
+
+    def _describe(self) -> None:
+        self.status.value = f"K = {self.k.value}, start number {self.seed}: {self.viewer.summary}"
+
+    def refresh(self, seed: int | None = None) -> None:
+        if seed is not None:
+            self.seed = int(seed)
+        self.viewer = self.make(self.k.value, self.seed)
+        self._describe()
+        children = list(self.box.children)
+        children[-1] = self.viewer.box
+        self.box.children = children
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.box._repr_mimebundle_(**kwargs)
+        data = dict(bundle[0] if isinstance(bundle, tuple) else bundle)
+        index = self.viewer.slider.value
+        data["image/png"] = base64.b64encode(self.viewer.frame(index)).decode("ascii")
+        data["text/plain"] = f"explorer at K = {self.k.value}, start {self.seed}: {self.viewer.summary}"
+        return data
+
+
+def kmeans_explorer(X, ks=range(2, 7), k: int = 3, seed: int = 0, *, labels=None, figsize=(7.5, 5.5)) -> Explorer:
+    """k-means from random starts: pick K, press "new start", step through the run (random points as centres)."""
+    X = np.asarray(X, dtype=float)
+
+    def make(K, s):
+        fit = kmeans.fit(X, K, init="random", seed=s, n_init=1)
+        viewer = kmeans_stepper(X, fit.history, figsize=figsize, labels=labels)
+        viewer.summary = f"{fit.n_iter} iterations, inertia J = {fit.inertia:.2f}"
+        return viewer
+
+    return Explorer(make, ks, k, seed)
+
+
+def gmm_explorer(X, ks=range(1, 5), k: int = 2, seed: int = 0, *, labels=None, figsize=(12, 5)) -> Explorer:
+    """EM for a Gaussian mixture from random starts: pick K, press "new start", step through the E- and M-steps."""
+    X = np.asarray(X, dtype=float)
+
+    def make(K, s):
+        fit = gmm.fit(X, K, init="random", seed=s, n_init=1, max_iter=60, record_params=True, reg_covar=1e-6)
+        viewer = gmm_stepper(X, fit.history, figsize=figsize, labels=labels)
+        viewer.summary = f"{fit.n_iter} iterations, log-likelihood {fit.log_likelihood:.2f}"
+        return viewer
+
+    return Explorer(make, ks, k, seed)
+
+
+# ---------------------------------------------------------------------------
+# Hidden Markov models: the state posteriors, iteration by iteration
+# ---------------------------------------------------------------------------
+
+
+class _HMMPosteriorFrames(Frames):
+    """A sequence coloured by its state posteriors γ_t(k) at θᵗ, the posteriors over time, and the
+    log-likelihood trace: drawn once; :meth:`show` moves the artists to iteration t."""
+
+    def __init__(self, X, history: dict, *, lengths=None, states=None, figsize=(12, 5.5), labels=None):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.colors import ListedColormap
+        from matplotlib.figure import Figure
+
+        from . import hmm
+
+        params = history.get("params")
+        if not params:
+            raise ValueError("the fit has no parameter history: call hmm.fit(..., record_params=True)")
+        self.history, self.lengths = history, lengths
+        self.X = X
+        self.ll = np.asarray(history["log_likelihood"], dtype=float)
+        first = hmm.e_step(X, params[0], lengths)[0].gamma_TK  # checks X against θ⁰ once, clearly
+        T, K = first.shape
+        series = np.asarray(X, dtype=float)
+        self.series = series if series.ndim == 1 else series[:, 0]  # with several features, the first is drawn
+        self.t_T = np.arange(1, T + 1)
+        if states is not None:
+            states = np.asarray(states)
+            if states.shape != (T,):
+                raise ValueError(f"states must have one entry per time step, shape ({T},); got {states.shape}")
+        xlabel, ylabel = labels or ("time t", "x_t")
+        self.fig = Figure(figsize=figsize, dpi=80, layout="constrained")
+        FigureCanvasAgg(self.fig)
+        grid = self.fig.add_gridspec(2, 2, height_ratios=[1.0, 1.0], width_ratios=[3.2, 1.0])
+        self.ax = self.fig.add_subplot(grid[0, :])
+        self.ax_gamma = self.fig.add_subplot(grid[1, 0], sharex=self.ax)
+        self.ax_trace = self.fig.add_subplot(grid[1, 1])
+        self.ax.plot(self.t_T, self.series, color="0.8", lw=1.0, zorder=1)
+        self.points = self.ax.scatter(self.t_T, self.series, s=14, color="0.45", linewidths=0, zorder=2)
+        self.ax.set(ylabel=ylabel)
+        self.title = self.ax.set_title("θ⁰⁰: each x_t coloured by its posterior γ_t(k) = p(z_t = k | x, θ⁰⁰)")
+        self.lines = [
+            self.ax_gamma.plot(self.t_T, first[:, k], color=PALETTE[k % len(PALETTE)], lw=1.6)[0] for k in range(K)
+        ]
+        top = 1.02
+        if states is not None:  # the true states as a strip of colour above the posteriors, in the fit's numbering
+            cmap = ListedColormap([PALETTE[k % len(PALETTE)] for k in range(K)])
+            self.ax_gamma.imshow(
+                states[None, :], aspect="auto", cmap=cmap, vmin=-0.5, vmax=K - 0.5, interpolation="nearest",
+                extent=(0.5, T + 0.5, 1.05, 1.2),
+            )  # fmt: skip
+            top = 1.22
+        self.ax_gamma.set(xlabel=xlabel, ylabel="γ_t(k)", ylim=(-0.03, top), xlim=(0.5, T + 0.5))
+        ticks = [0.0, 0.5, 1.0] + ([1.125] if states is not None else [])
+        self.ax_gamma.set_yticks(ticks, ["0", "0.5", "1", "true"][: len(ticks)])
+        self.ax_trace.plot(np.arange(len(self.ll)), self.ll, "o-", color="0.6", ms=3, lw=1.5)
+        (self.marker,) = self.ax_trace.plot([0], [self.ll[0]], "o", color=PALETTE[3], ms=11)
+        self.ax_trace.set(xlabel="iteration t", ylabel="log p(x | θᵗ)")
+        self.trace_title = self.ax_trace.set_title("ℓ(θ⁰⁰) = -00000.00", fontsize=13)
+        self.dynamic = [self.points, *self.lines, self.marker, self.title, self.trace_title]
+        self.freeze()
+
+    def gamma(self, t: int) -> np.ndarray:
+        """γ_t(k) at θᵗ, (T, K): the E-step of iteration t + 1."""
+        from . import hmm
+
+        return hmm.e_step(self.X, self.history["params"][t], self.lengths)[0].gamma_TK
+
+    def show(self, t: int) -> np.ndarray:
+        t = int(t)
+        if not 0 <= t < len(self.history["params"]):
+            raise ValueError(f"t must be between 0 and {len(self.history['params']) - 1}; got {t}")
+        gamma_TK = self.gamma(t)
+        self.points.set_facecolor(mix_colors(gamma_TK))
+        for k, line in enumerate(self.lines):
+            line.set_ydata(gamma_TK[:, k])
+        self.marker.set_data([t], [self.ll[t]])
+        self.title.set_text(f"θ{_sup(t)}: each x_t coloured by its posterior γ_t(k) = p(z_t = k | x, θ{_sup(t)})")
+        self.trace_title.set_text(f"ℓ(θ{_sup(t)}) = {self.ll[t]:.2f}")
+        return gamma_TK
+
+
+def hmm_posterior_viewer(X, history: dict, *, lengths=None, states=None, figsize=(12, 5.5), labels=None) -> Viewer:
+    """A viewer over the iterations of an HMM fit made with ``hmm.fit(..., record_params=True)``.
+
+    Step t shows θᵗ: the sequence (its first feature) with each x_t coloured
+    by its state posteriors γ_t(k) = p(z_t = k | x, θᵗ) mixed over the
+    palette, the posteriors themselves over time (under the true states as
+    a strip of colour, when ``states`` are given in the fit's numbering),
+    and log p(x | θᵗ) on the trace, which never goes down. ``lengths`` as
+    in :func:`emkit.hmm.fit`; ``labels`` names the time and value axes.
+    """
+    frames = _HMMPosteriorFrames(X, history, lengths=lengths, states=states, figsize=figsize, labels=labels)
+    ll = frames.ll
+
+    def describe(t):
+        diagonal = ", ".join(f"{a:.3f}" for a in np.diag(history["params"][t].trans))
+        return f"iteration {t}: θ{_sup(t)}, log p(x | θ{_sup(t)}) = {ll[t]:.2f}; stay probabilities A_kk = {diagonal}"
+
+    viewer = Viewer(frames, range(len(history["params"])), describe)
+    viewer.slider.tooltip = "EM iteration t: the posteriors γ under θᵗ"
+    return viewer

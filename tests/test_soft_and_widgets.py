@@ -96,12 +96,34 @@ def test_viewers_build_and_respond_to_the_slider_and_buttons():
     assert "application/vnd.jupyter.widget-view+json" in bundle and bundle["image/png"]
     assert "VBox" not in bundle["text/plain"] and "assign" in bundle["text/plain"]
     assert viewer.slider.layout.width == viewer.stack.children[0].layout.width  # the slider spans the figure
-    assert [c.description for c in box.children[0].children[:3]] == ["◀", "play", "▶"]
+    # every control has a visible, accessible name; the animation is driven by a labelled toggle
+    assert [c.description for c in box.children[0].children[:3]] == ["◀ back", "play ⏵", "next ▶"]
+    assert viewer.play.layout.display == "none" and not viewer.play.show_repeat
+    assert box.children[1] is viewer.labels and viewer.labels.layout.height == "3.4em"  # the caption's own row
     soft_viewer = widgets.soft_assignment_slider(X, fit.centers)
     assert "β = 100" in soft_viewer.caption(soft_viewer.slider.max)
     fig, ax = plt.subplots()
     w = widgets.draw_soft_assignment(ax, X, fit.centers, 50.0)
     np.testing.assert_allclose(w.sum(axis=1), 1.0)
+    plt.close("all")
+
+
+def test_explorers_refit_when_the_learner_changes_k_or_the_start():
+    X = np.random.default_rng(4).normal(size=(60, 2)) + np.repeat([[0, 0], [6, 0], [0, 6]], 20, axis=0)
+    explorer = widgets.kmeans_explorer(X, ks=range(2, 5), k=3, seed=0, labels=("a (cm)", "b (cm)"))
+    first = explorer.viewer
+    assert first.frames.ax.get_xlabel() == "a (cm)" and "K = 3, start number 0" in explorer.status.value
+    explorer.k.value = 2  # a new K: a new fit and a new viewer, in place of the old one
+    assert explorer.viewer is not first and explorer.box.children[-1] is explorer.viewer.box
+    assert len(explorer.viewer.frames.history["centers"][0]) == 2 and "K = 2" in explorer.status.value
+    explorer.new_start.click()
+    assert explorer.seed == 1 and "start number 1" in explorer.status.value
+    bundle = explorer._repr_mimebundle_()
+    assert bundle["image/png"] and "K = 2" in bundle["text/plain"]
+    g = widgets.gmm_explorer(X, ks=range(1, 4), k=3, seed=0, labels=("a", "b"))
+    assert len(g.viewer.frames.history["params"][0][0]) == 3 and "log-likelihood" in g.status.value
+    g.k.value = 1
+    assert len(g.viewer.frames.history["params"][0][0]) == 1
     plt.close("all")
 
 

@@ -13,11 +13,20 @@ import pytest
 from emkit import notebook_tools
 
 ROOT = Path(__file__).resolve().parents[1]
-SOLUTIONS = [p for p in sorted((ROOT / "notebooks").glob("*.ipynb")) if '"solution"' in p.read_text()]
+COURSE = sorted((ROOT / "notebooks").glob("0[0-9]_*.ipynb"))  # every numbered notebook has a student version
+SOLUTIONS = [p for p in COURSE if '"solution"' in p.read_text()]
 
 
 def test_some_notebooks_have_exercises():
     assert [p.name for p in SOLUTIONS][:1] == ["01_kmeans.ipynb"]
+
+
+def test_every_course_notebook_has_a_student_version_without_speaker_notes():
+    for source in COURSE:
+        student = ROOT / "notebooks" / "exercises" / source.name
+        assert student.exists(), f"run: python3 course.py execute (student version of {source.name} missing)"
+        text = json.dumps([c.source for c in nbformat.read(student, as_version=4).cells])
+        assert "Speaker notes" not in text, student.name
 
 
 def solution_lines(nb) -> set[str]:
@@ -32,7 +41,7 @@ def solution_lines(nb) -> set[str]:
     return lines
 
 
-@pytest.mark.parametrize("source", SOLUTIONS, ids=lambda p: p.name)
+@pytest.mark.parametrize("source", COURSE, ids=lambda p: p.name)
 def test_student_version_is_generated_and_up_to_date(source):
     solution = nbformat.read(source, as_version=4)
     expected = notebook_tools.make_student(copy.deepcopy(solution), source.stem)

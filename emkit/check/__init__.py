@@ -38,8 +38,13 @@ True
 
 from __future__ import annotations
 
+# isort: off
+from .registry import EXERCISES, Exercise, exercises_for  # first: it collects the per-notebook exercise modules
 from .algebra import mu_update, q_function, sigma_update, tau_update
+from .by_hand import coins_by_hand, missing_m_step, one_responsibility
 from .custom import Checker
+from .mixtures import sample_mixture, tied_covariance
+# isort: on
 from .numeric import (
     e_step,
     kmeans_assign,
@@ -51,9 +56,11 @@ from .numeric import (
     responsibilities,
     weighted_means,
 )
-from .registry import EXERCISES, Exercise, exercises_for
 from .results import CheckResult, Part
 from .running import TIME_LIMIT
+
+# isort: split
+from .hmm_checks import forward_step, transition_update  # after .registry, which imports it (a cycle)
 
 __all__ = [
     "EXERCISES",
@@ -62,18 +69,25 @@ __all__ = [
     "Checker",
     "Exercise",
     "Part",
+    "coins_by_hand",
     "e_step",
     "exercises_for",
+    "forward_step",
     "kmeans_assign",
     "kmeans_update",
     "m_step",
     "map_covariance",
     "missing_conditional",
+    "missing_m_step",
     "mu_update",
+    "one_responsibility",
     "q_function",
     "q_value",
     "responsibilities",
+    "sample_mixture",
     "sigma_update",
     "tau_update",
+    "tied_covariance",
+    "transition_update",
     "weighted_means",
 ]

@@ -40,6 +40,7 @@ class Exercise:
     forbidden: tuple[str, ...] = ()
     allowed: tuple[str, ...] = ()
     number: str = ""  # "4.2": the notebook's number, then the exercise's place in it (set by the registry)
+    place: float = 0.0  # where it sits among its notebook's exercises (lower first; equal: in list order)
 
     @property
     def label(self) -> str:
@@ -54,7 +55,7 @@ def _numbered(exercises) -> list[Exercise]:
     """Each exercise labelled by its notebook's number and its place there: Exercise 4.2 is 04's second."""
     counts: dict[str, int] = {}
     out = []
-    for e in sorted(exercises, key=lambda e: NOTEBOOKS.index(e.notebook)):  # stable: keeps the order within one
+    for e in sorted(exercises, key=lambda e: (NOTEBOOKS.index(e.notebook), e.place)):  # stable within one place
         counts[e.notebook] = counts.get(e.notebook, 0) + 1
         out.append(replace(e, number=f"{int(e.notebook[:2])}.{counts[e.notebook]}"))
     return out
@@ -131,6 +132,12 @@ _LIST = [
         forbidden=("emkit.gmm.update_means", "emkit.gmm.m_step", "emkit.gmm._m_step", "emkit.gmm.fit"),
     ),
     Exercise(
+        "03-q-value", "03_em_algorithm", "compute Q(θ | θᵗ)", "q_value", "function", numeric.q_value,
+        "q_value(X, resp_NK, weights, means, covariances) -> float",
+        forbidden=("emkit.gmm.q_function", "emkit.gmm.elbo"),
+        allowed=("emkit.gmm.log_gaussian_density", "emkit.gmm.log_joint"),
+    ),
+    Exercise(
         "03-missing-e-step", "03_em_algorithm", "the missing-data E-step", "conditional_x2", "function",
         numeric.missing_conditional, "conditional_x2(x1, mean, cov) -> (cond_mean, cond_var)",
         forbidden=(
@@ -138,12 +145,6 @@ _LIST = [
             "emkit.missing.fit",
         ),
         allowed=("emkit.symbolic.conditional_normal_2d",),
-    ),
-    Exercise(
-        "03-q-value", "03_em_algorithm", "compute Q(θ | θᵗ)", "q_value", "function", numeric.q_value,
-        "q_value(X, resp_NK, weights, means, covariances) -> float",
-        forbidden=("emkit.gmm.q_function", "emkit.gmm.elbo"),
-        allowed=("emkit.gmm.log_gaussian_density", "emkit.gmm.log_joint"),
     ),
     Exercise(
         "04-q", "04_gmm_derivation", "Q(θ | θᵗ)", "q_answer", "expression", algebra.q_function,
@@ -183,11 +184,12 @@ _LIST = [
     ),
 ]  # fmt: skip
 
-from . import by_hand, deeper, hmm_checks  # noqa: E402 - they use Exercise, defined above
+from . import by_hand, deeper, hmm_checks, mixtures  # noqa: E402 - they use Exercise, defined above
 
 #: Every exercise of the course, by id, in course order.
 EXERCISES: dict[str, Exercise] = {
-    e.id: e for e in _numbered(_LIST + by_hand.EXERCISES + deeper.EXERCISES + hmm_checks.EXERCISES)
+    e.id: e
+    for e in _numbered(_LIST + by_hand.EXERCISES + mixtures.EXERCISES + deeper.EXERCISES + hmm_checks.EXERCISES)
 }
 
 
