@@ -136,6 +136,10 @@ HOSTILE = {
             "    except OSError:\n        pass\n" + WRONG_ASSIGN
         )
     ],
+    "forged-messages": [  # huge well-formed messages on every descriptor: the grader keeps none of their bulk
+        'import os\nbig = b\'{"op":"cell","index":1,"status":"ok","x":[\' + b\'{},\' * 2_000_000 + b\'{}]}\\n\'\n'
+        "for fd in range(3, 40):\n    try:\n        os.write(fd, big)\n    except OSError:\n        pass",
+    ],
     "numpy-patched": [A("np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n" + WRONG_ASSIGN)],
     # --- reaching the reference implementation, by every route seen so far ---------------------
     "alias": [A("assign_step = kmeans.assign"), U("update_step = kmeans.update")],
@@ -241,7 +245,22 @@ ATTACKS = {
         "        pass\n"
         "procs = [p for p in os.listdir('/proc') if p.isdigit()]\n"
         "if len(procs) > 8:\n    seen.append(f'{{len(procs)}} processes')\n"
-        "assert not seen, seen",
+        "BREACHED = seen",
+    ],
+    "root-powers": [  # the kernel's settings, another user's secrets: a runner is never root
+        "import os\nBREACHED = []\n"
+        "for p in ['/proc/sys/kernel/core_pattern', '/proc/sys/kernel/printk_ratelimit', '/proc/sys/vm/drop_caches']:\n"
+        "    try:\n        os.close(os.open(p, os.O_WRONLY))\n        BREACHED.append(p)\n    except OSError:\n"
+        "        pass\n"
+        "try:\n    open('/etc/shadow').read()\n    BREACHED.append('/etc/shadow')\nexcept OSError:\n    pass\n"
+        "BREACHED += ['root'] if os.geteuid() == 0 else []",
+    ],
+    "unprintable-text": [  # a lone surrogate in an error message used to crash the report writer
+        "raise RuntimeError('\\ud800 \\udcff')",
+    ],
+    "disk-filler": [  # its scratch space is a tmpfs of its own: full, it fills nothing else
+        "n = 0\ntry:\n    while True:\n        open(f'fill{{n}}', 'wb').write(b'\\0' * (50 << 20))\n        n += 1\n"
+        "except OSError:\n    pass\nBREACHED = n > 12",
     ],
     "vandal": [
         "import glob, os\n"
@@ -333,10 +352,11 @@ def graded(tmp_path_factory):
     for name, cells in {**HOSTILE, **HONEST}.items():
         cells = [(c[0], c[1].replace("RIGHT", "None")) if isinstance(c, tuple) else c for c in cells]
         paths[name] = submission(folder / f"{name}.ipynb", *cells)
+    # each attack's honest answer works only if the attack found no breach (it sets BREACHED when it did)
+    guarded = RIGHT_ASSIGN.replace("    return", "    assert not globals().get('BREACHED'), BREACHED\n    return")
     for name, cells in ATTACKS.items():
-        paths[name] = submission(
-            folder / f"{name}.ipynb", *[c.format(**fill) for c in cells], A(RIGHT_ASSIGN), U(RIGHT_UPDATE)
-        )
+        cells = [c.format(**fill) for c in cells]
+        paths[name] = submission(folder / f"{name}.ipynb", "BREACHED = []", *cells, A(guarded), U(RIGHT_UPDATE))
     (folder / "malformed.ipynb").write_text('{"cells": [ this is not json', encoding="utf-8")
     (folder / "empty.ipynb").write_bytes(b"")
     (folder / "not-a-notebook.ipynb").write_text('{"hello": 1}', encoding="utf-8")
@@ -438,6 +458,13 @@ def test_attacks_change_nothing_outside_their_sandbox_and_honest_answers_still_c
     assert points(graded, name) == {"01-assign": 1.0, "01-update": 1.0}, (name, graded["results"][name].status)
 
 
+def test_forged_messages_leave_nothing_large_in_the_grader(graded):
+    assert (graded["out"] / "grades.json").stat().st_size < 5_000_000
+    assert points(graded, "forged-messages") == {"01-assign": 0.0, "01-update": 0.0} or "channel" in (
+        graded["results"]["forged-messages"].status
+    )
+
+
 def test_the_grader_survives_and_the_report_is_complete_and_untouched(graded):
     students = {r["student"] for r in graded["rows"]}
     assert set(HOSTILE) | set(HONEST) | set(ATTACKS) | set(NOT_NOTEBOOKS) <= students
@@ -476,7 +503,7 @@ def test_partial_and_wrong_answers_with_named_slips(graded):
     feedback = {r["question"]: r["feedback"] for r in graded["rows"] if r["student"] == "wrong"}
     assert "argmax instead of argmin" in feedback["01-assign"]
     assert "divided by N" in feedback["01-update"]
-    assert feedback["01-assign"].startswith("Exercise 1: write the assignment step: 0 of 3 parts passed")
+    assert feedback["01-assign"].startswith("Exercise 1.1: write the assignment step: 0 of 3 parts passed")
     slips = {r["question"]: r["slips"] for r in graded["rows"] if r["student"] == "wrong"}
     assert "argmax instead of argmin" in slips["01-assign"]
 
@@ -537,7 +564,7 @@ def test_reports_feedback_files_and_progress(graded):
     assert "argmin" in good["answers"]["01-assign"]
     md = (graded["out"] / "feedback" / "wrong.md").read_text()
     assert (
-        "argmax instead of argmin" in md and "0.00 of 2.00" in md and "## Exercise 1: write the assignment step" in md
+        "argmax instead of argmin" in md and "0.00 of 2.00" in md and "## Exercise 1.1: write the assignment step" in md
     )
     assert "cell above" not in md
     assert (graded["out"] / "feedback" / "wrong.html").read_text().startswith("<!doctype html>")

@@ -232,3 +232,54 @@ def test_the_report_is_written_after_each_submission(sandbox_ok, tmp_path):
     grading.grade(subs, tmp_path / "r.csv", json_report=tmp_path / "r.json", jobs=1, progress=progress)
     assert seen == [2, 4]  # each submission's rows were on disk as soon as it was graded
     assert json.loads((tmp_path / "r.json").read_text())["complete"] is True
+
+
+def test_a_cpu_hog_cannot_starve_an_honest_submission(sandbox_ok, tmp_path):
+    """Forty busy processes in one sandbox get one submission's share of the CPU (a control group each)."""
+    from emkit.grading import cgroups
+
+    ok, why = cgroups.available()
+    if not ok:
+        if os.environ.get("EMKIT_REQUIRE_BWRAP") and os.geteuid() == 0:
+            pytest.fail(f"control groups are expected here: {why}")
+        pytest.skip(why)
+    hog = submission(
+        tmp_path / "hog.ipynb",
+        "import os\nfor _ in range(40):\n    if os.fork() == 0:\n        os.setsid()\n        while True:\n"
+        "            pass",
+        *["import time\ntime.sleep(5)"] * 4,
+        A(RIGHT_ASSIGN),
+        U(RIGHT_UPDATE),
+    )
+    honest = ROOT / "notebooks" / "05_gmm_numpy.ipynb"  # the solution notebook: every answer right
+    limits = grading.Limits(cell=20.0, call=5.0, total=90.0)
+    results = {r.student: r for r in grading.grade([hog, honest], tmp_path / "r.csv", limits=limits, jobs=2, **QUIET)}
+    fair = results["05_gmm_numpy"]
+    assert fair.points == fair.max_points > 0, (fair.status, [(x.question, x.status) for x in fair.rows])
+    assert our_processes() == []
+
+
+def test_the_current_folder_is_not_visible_to_a_runner(sandbox_ok, tmp_path):
+    """python -m emkit grade run in the folder of the submissions: a runner still sees none of them."""
+    thief = (
+        "import glob, os\nBREACHED = glob.glob('/tmp/**/*.ipynb', recursive=True) + glob.glob('/work/**/*.ipynb')\n"
+        f"BREACHED += glob.glob(os.path.join({str(tmp_path)!r}, '*')) + glob.glob('*.ipynb')"
+    )
+    guarded = RIGHT_ASSIGN.replace("    return", "    assert not BREACHED, BREACHED\n    return")
+    submission(tmp_path / "victim.ipynb", A(RIGHT_ASSIGN), U(RIGHT_UPDATE))
+    submission(tmp_path / "thief.ipynb", thief, A(guarded), U(RIGHT_UPDATE))
+    out = subprocess.run(
+        [sys.executable, "-m", "emkit", "grade", "thief.ipynb", "victim.ipynb", "--report", "r.csv"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = {(r["student"], r["question"]): r for r in csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8"))}
+    assert rows["thief", "01-assign"]["points"] == "1.0", rows["thief", "01-assign"]
+
+
+def test_a_file_name_cannot_put_a_formula_in_the_csv(sandbox_ok, tmp_path):
+    sub = submission(tmp_path / '=HYPERLINK("http:evil","grades").ipynb', A(RIGHT_ASSIGN), U(RIGHT_UPDATE))
+    grading.grade([sub], tmp_path / "r.csv", **QUIET)
+    rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8")))
+    assert rows and all(r["student"].startswith("'=") and r["submission"].startswith("'=") for r in rows)

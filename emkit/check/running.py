@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 TIME_LIMIT = 10.0  # seconds a learner's function may run on one input (in the learner's own kernel)
+USE_ALARM = True  # False in the grader's check worker: the grader times each call itself
 
 FLOAT32_RTOL = 2e-5
 
@@ -71,8 +72,13 @@ class RemoteException(Exception):  # noqa: N818 - it stands for the learner's ex
 
 @contextmanager
 def _time_limit(seconds: float):
-    """Interrupt the block after ``seconds`` (Unix main thread; elsewhere no limit)."""
-    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    """Interrupt the block after ``seconds`` (Unix main thread; elsewhere no limit).
+
+    Off where another process enforces the limit (``USE_ALARM = False``: the
+    grader's check worker, whose calls run in the submission's runner with
+    the grader's own ``--call-timeout``).
+    """
+    usable = USE_ALARM and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     if not usable:
         yield
         return
@@ -94,8 +100,9 @@ EXCEPTION_HINTS = [
     (
         r"operands could not be broadcast together with shapes \((\d+),(\d+)\) \((\d+),\)",
         "missing [:, None] broadcasting",
-        "an (N, K) or (N, D) array was combined with an (N,) one. numpy lines up the *last* axes, so a "
-        "per-point quantity needs [:, None] (or keepdims=True in the sum that made it).",
+        "a 2-D array was combined with a 1-D one whose length is the number of rows. numpy lines up the "
+        "*last* axes, so one value per row needs an axis of its own, [:, None] (or keepdims=True in the sum "
+        "that made it).",
     ),
     (
         r"operands could not be broadcast together with shapes \((\d+),(\d+)\) \((\d+),(\d+)\)",
@@ -106,8 +113,9 @@ EXCEPTION_HINTS = [
     (
         r"operands could not be broadcast together",
         "shapes that do not broadcast",
-        "two arrays whose shapes do not line up were combined; a per-point quantity of shape (N,) needs "
-        "[:, None] to be combined with an (N, K) or (N, D) array.",
+        "two arrays whose shapes do not line up were combined. numpy lines up the *last* axes: compare the "
+        "two shapes in the message from the right, and give the shorter one an axis ([:, None]) where it "
+        "should line up with the rows.",
     ),
     (
         r"matmul: Input operand \d has a mismatch in its core dimension|shapes \(\d+,\d*\) and \(\d+,\d*\) not aligned",
@@ -154,18 +162,54 @@ EXCEPTION_HINTS = [
 ]
 
 
-def _explain_exception(type_name: str, message: str) -> tuple[str, str]:
+#: What an axis of a given size counts, by the name of that size in a case's ``dims``.
+AXIS_MEANING = {"N": "point", "K": "component", "D": "feature"}
+#: A quantity with one value per ...: an example the learner has met.
+PER_EXAMPLE = {"point": "", "component": " (such as N_k)", "feature": ""}
+
+
+def _axis_name(n: int, dims: dict | None) -> str:
+    """The letter of a size in ``dims`` ("K" for 3 when K = 3), or "" when none or several sizes equal n."""
+    names = [k for k, v in (dims or {}).items() if v == n]
+    return names[0] if len(names) == 1 else ""
+
+
+def _broadcast_hint(a: int, b: int, c: int, dims: dict | None) -> str:
+    """An (a, b) array combined with a (c,) one: say which axes those are, and what [:, None] would do."""
+    A, B, C = _axis_name(a, dims), _axis_name(b, dims), _axis_name(c, dims)
+    if A and B and C and c == a and A in AXIS_MEANING:
+        per = AXIS_MEANING[A]
+        return (
+            f"an array of shape ({A}, {B}) = ({a}, {b}) was combined with one of shape ({C},) = ({c},), "
+            f"one value per {per}{PER_EXAMPLE.get(per, '')}. numpy lines up the *last* axes, so it tried to match "
+            f"the {c} values with the {b} columns. Give the per-{per} values an axis of their own, [:, None] "
+            "(or keepdims=True in the sum that made them), so that each row gets its own value."
+        )
+    return (
+        f"an array of shape ({a}, {b}) was combined with one of shape ({c},). numpy lines up the *last* axes, so "
+        f"it tried to match the {c} values with the {b} columns. If the {c} values belong to the rows (one per "
+        "row), give them an axis of their own, [:, None] (or keepdims=True in the sum that made them)."
+    )
+
+
+def _explain_exception(type_name: str, message: str, dims: dict | None = None) -> tuple[str, str]:
     text = f"{type_name}: {message}"
+    match = re.search(r"operands could not be broadcast together with shapes \((\d+),(\d+)\) \((\d+),\)", text)
+    if match:
+        a, b, c = (int(g) for g in match.groups())
+        return "missing [:, None] broadcasting", _broadcast_hint(a, b, c, dims)
     for pattern, slip, hint in EXCEPTION_HINTS:
         if re.search(pattern, text):
             return slip, hint
     return "", ""
 
 
-def call(fn, *args):
+def call(fn, *args, dims: dict | None = None):
     """Call the learner's ``fn`` on copies of ``args``; turn every failure into feedback.
 
-    Returns the value; raises :class:`NotAnswered` for the exercise stub (it
+    ``dims`` (the sizes of the case's axes, ``{"N": 30, "K": 3, "D": 2}``) lets
+    the feedback on a numpy error say which axes met. Returns the value;
+    raises :class:`NotAnswered` for the exercise stub (it
     raises ``NotImplementedError`` or returns ``None``), :class:`AnswerTimedOut`
     for an endless loop and :class:`AnswerFailed` for anything else that went
     wrong. Warnings are recorded, not printed.
@@ -181,7 +225,7 @@ def call(fn, *args):
         raise AnswerTimedOut(f"your function did not finish: {exc}") from None
     except RemoteException as exc:
         where = f" (line: {exc.line})" if exc.line else ""
-        slip, hint = _explain_exception(exc.type_name, exc.message)
+        slip, hint = _explain_exception(exc.type_name, exc.message, dims)
         raise AnswerFailed(
             f"your function raised {exc.type_name}: {exc.message}{where}" + (f"\nLikely cause: {hint}" if hint else ""),
             slip=slip,
@@ -189,7 +233,7 @@ def call(fn, *args):
     except Exception as exc:  # the learner's code failed: report where, not crash
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" (line {tb[-1].lineno}: {tb[-1].line})" if tb and tb[-1].line else ""
-        slip, hint = _explain_exception(type(exc).__name__, str(exc))
+        slip, hint = _explain_exception(type(exc).__name__, str(exc), dims)
         raise AnswerFailed(
             f"your function raised {type(exc).__name__}: {exc}{where}" + (f"\nLikely cause: {hint}" if hint else ""),
             slip=slip,

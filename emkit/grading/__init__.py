@@ -178,6 +178,15 @@ def grade(
         )
         options.zygotes = ZygotePool(sb.prepare_scratch(root / "zygote", options.mpl_cache), root)
         options.checkers = CheckerPool(limits.check_memory_mb)
+        from . import cgroups
+
+        try:
+            options.cgroups = cgroups.Batch()
+        except OSError as exc:
+            bar.message(
+                f"NOTE: {exc}: each submission's time limits hold, but one that starts many busy processes can "
+                "slow the others down"
+            )
         how = "each in its own sandbox" if sandbox else "WITHOUT a sandbox"
         bar.message(f"grading {len(paths)} submission(s), {jobs} at a time, {how} ({assignment.name}) ...")
         lock = threading.Lock()
@@ -204,7 +213,10 @@ def grade(
                 )
             with lock:
                 results[n] = r
-                writer.write([x for x in results if x is not None])  # what is graded is on disk at once
+                try:
+                    writer.write([x for x in results if x is not None])  # what is graded is on disk at once
+                except OSError as exc:  # a full disk, say: keep grading; the final write says if it still fails
+                    bar.message(f"WARNING: the reports could not be written just now ({exc.strerror})")
                 bar.step(r)
             return r
 
@@ -216,6 +228,8 @@ def grade(
                 options.zygotes.close()
             if options.checkers is not None:
                 options.checkers.close()
+            if options.cgroups is not None:
+                options.cgroups.close()
         shutil.rmtree(root, ignore_errors=True)
     done = [r for r in results if r is not None]
     for p, digest in digests.items():

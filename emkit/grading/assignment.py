@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..check.registry import EXERCISES
+from .callgraph import forbidden_closure
 
 COURSE_ASSIGNMENT = Path(__file__).with_name("course.toml")
 KEYS = {"id", "exercise", "check", "answer", "kind", "points", "allowed_calls", "forbidden_calls", "find", "title"}
@@ -59,7 +60,9 @@ class Question:
     kind: str  # "function", "expression" (SymPy or its text) or "value" (a number or array)
     check: Callable
     points: float = 1.0
-    forbidden: frozenset = frozenset()
+    forbidden: frozenset = frozenset()  # the functions named, and the private helpers they reach
+    named: frozenset = frozenset()  # the functions the question (or its exercise) names as forbidden
+    allowed: frozenset = frozenset()  # the functions the question allows (they keep working while it is graded)
     exercise: str | None = None  # the course exercise it reuses, if any
     find: str = "metadata"  # or "name"
     notebook: str | None = None
@@ -181,7 +184,9 @@ def from_dict(data: dict, *, base: Path = Path("."), source: str = "the assignme
                 raise AssignmentError(
                     f"{where}: {key!r} lists {bad[0]!r}; names must be emkit functions, emkit.<module>.<name>"
                 )
-        forbidden -= set(q.get("allowed_calls", []))
+        allowed = set(q.get("allowed_calls", [])) | set(exercise.allowed if exercise else ())
+        named = forbidden - allowed
+        forbidden = set(forbidden_closure(named, allowed))  # and the private helpers they reach in emkit
         find = q.get("find", "metadata")
         if find not in ("metadata", "name"):
             raise AssignmentError(f'{where}: \'find\' must be "metadata" or "name"')
@@ -196,6 +201,8 @@ def from_dict(data: dict, *, base: Path = Path("."), source: str = "the assignme
                 check=check,
                 points=float(points),
                 forbidden=frozenset(forbidden),
+                named=frozenset(named),
+                allowed=frozenset(allowed),
                 exercise=exercise_id,
                 find=find,
                 notebook=exercise.notebook if exercise else None,

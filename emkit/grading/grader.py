@@ -88,6 +88,7 @@ class Options:
     mpl_cache: Path | None = None
     zygotes: object | None = None  # a ZygotePool shared by the batch
     checkers: object | None = None  # a CheckerPool: one check worker per grading thread
+    cgroups: object | None = None  # a cgroups.Batch (each runner its share of CPU, processes, memory), or None
 
 
 class ZygotePool:
@@ -228,6 +229,9 @@ class Plan:
     answers: dict[str, str] = field(default_factory=dict)  # question id -> the source of its exercise cell(s)
     source_name: str = ""  # the course notebook this is a version of, if it says
     roles: list = field(default_factory=list)  # per position: "exercise", "check", "course" or None (the learner's)
+    #: per question: the functions absent until it is graded. A private helper that any question of this notebook
+    #: needs for what it allows stays (a question's own named functions are absent regardless).
+    forbidden: dict = field(default_factory=dict)
 
 
 def plan(nb, assignment: Assignment) -> Plan:
@@ -299,9 +303,13 @@ def plan(nb, assignment: Assignment) -> Plan:
             end = len(cells) - 1
         grade_after.setdefault(max(end, 0), []).append(q)
         grade_position[q.id] = max(end, 0)
+    from .callgraph import reach
+
+    keep = reach(set().union(*(q.allowed for q in chosen)))
+    forbidden = {q.id: frozenset((q.forbidden - keep) | q.named) for q in chosen}
     return Plan(
         cells, chosen, grade_after, grade_position, missing, notes, first_position, cell_exercise, answers,
-        source_nb, roles,
+        source_nb, roles, forbidden,
     )  # fmt: skip
 
 
@@ -437,7 +445,7 @@ class Execution:
     def graded(self, q: Question, position: int) -> None:
         """``q`` is graded: give back the functions no question still waiting forbids."""
         self.pending.discard(q.id)
-        still = set().union(*(x.forbidden for x in self.plan.questions if x.id in self.pending))
+        still = set().union(*(self.plan.forbidden[x] for x in self.pending))
         back = sorted((self.zygote.absent - still) - self.restored)
         if not back:
             return
@@ -630,7 +638,7 @@ def grade_submission(name: str, nb_bytes: bytes, assignment: Assignment, options
     from . import sandbox as sb
 
     env = sb.prepare_scratch(scratch, options.mpl_cache)
-    absent = frozenset().union(*(q.forbidden for q in p.questions))
+    absent = frozenset().union(*p.forbidden.values())
     try:
         zygote = options.zygotes.get(absent, p.source_name)
     except RunnerDied as exc:
@@ -638,7 +646,13 @@ def grade_submission(name: str, nb_bytes: bytes, assignment: Assignment, options
         result.rows = all_rows("not graded", result.status, wanted)
         return result
     own_checks = sorted({q.check.__module__.split(".")[0] for q in assignment.questions if q.exercise is None})
-    config = RunnerConfig(scratch=scratch, env=env, sandboxed=options.sandboxed, stub_modules=own_checks)
+    group = None
+    if options.cgroups is not None:
+        try:
+            group = options.cgroups.group(options.limits.memory_mb * 1024 * 1024)
+        except OSError as exc:
+            result.notes.append(f"no control group for this submission ({exc}): its CPU share was not enforced")
+    config = RunnerConfig(scratch=scratch, env=env, sandboxed=options.sandboxed, stub_modules=own_checks, cgroup=group)
     execution = Execution(p, config, options.limits, start + options.limits.total, zygote, str(sb.EMKIT_DIR))
     checker = options.checkers.get()
     rows: dict[str, Row] = {}
@@ -667,6 +681,8 @@ def grade_submission(name: str, nb_bytes: bytes, assignment: Assignment, options
             return result
     finally:
         execution.close()
+        if group is not None:
+            group.remove()
     status, cells = _cell_summary(execution, p)
     result.cells = cells
     result.notes += execution.notes
@@ -719,7 +735,7 @@ def _grade_question(q: Question, p: Plan, execution: Execution, position: int, s
         for pos, names in execution.hits.items():
             if first <= pos <= position:
                 used |= names
-        used &= q.forbidden
+        used &= p.forbidden[q.id]
         if used:
             return _reference_row(q, student, name, used)
         if isinstance(value, wire.Opaque) and value.type_name == "NoneType":
@@ -750,7 +766,7 @@ def _grade_question(q: Question, p: Plan, execution: Execution, position: int, s
             "fix the check and grade again.",
         )  # fmt: skip
     if call is not None:
-        used = call.hits & q.forbidden
+        used = call.hits & p.forbidden[q.id]
         if used:
             return _reference_row(q, student, name, used)
     passed = f"{sum(part.passed for part in result.parts)}/{len(result.parts)}"

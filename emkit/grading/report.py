@@ -54,6 +54,13 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def spreadsheet_safe(value):
+    """A CSV cell that a spreadsheet shows as text: one starting with = + - @ (a formula) gets a leading '."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def csv_bytes(results: list[SubmissionResult], sandbox: str) -> bytes:
     out = io.StringIO(newline="")
     writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
@@ -63,8 +70,8 @@ def csv_bytes(results: list[SubmissionResult], sandbox: str) -> bytes:
             data = asdict(row)
             data["slips"] = "; ".join(row.slips)
             data["sandbox"] = sandbox
-            writer.writerow({k: data.get(k, "") for k in FIELDS})
-    return out.getvalue().encode("utf-8")
+            writer.writerow({k: spreadsheet_safe(data.get(k, "")) for k in FIELDS})
+    return out.getvalue().encode("utf-8", "replace")
 
 
 def json_data(results: list[SubmissionResult], assignment, sandbox: str, csv_digest: str | None, final: bool) -> dict:
@@ -106,7 +113,7 @@ class Writer:
         atomic_write(self.csv_path, data)
         if self.json_path is not None:
             payload = json_data(results, self.assignment, self.sandbox, hashlib.sha256(data).hexdigest(), final)
-            atomic_write(self.json_path, json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8"))
+            atomic_write(self.json_path, json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8", "replace"))
         if self.feedback is not None:
             for r in results:
                 if final or r.submission not in self._names:
@@ -123,8 +130,8 @@ class Writer:
                 base = f"{_safe_name(r.student)}-{n}"
             self._names[r.submission] = base
         name = self.assignment.name
-        atomic_write(self.feedback / f"{base}.md", feedback_markdown(r, name, self.sandbox).encode("utf-8"))
-        atomic_write(self.feedback / f"{base}.html", feedback_html(r, name, self.sandbox).encode("utf-8"))
+        atomic_write(self.feedback / f"{base}.md", feedback_markdown(r, name, self.sandbox).encode("utf-8", "replace"))
+        atomic_write(self.feedback / f"{base}.html", feedback_html(r, name, self.sandbox).encode("utf-8", "replace"))
 
 
 def _safe_name(student: str) -> str:

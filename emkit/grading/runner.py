@@ -349,8 +349,13 @@ def join_namespaces(ns_list) -> None:
             raise _fail(ctypes, f"setns({name})")
 
 
-def drop_privileges() -> None:
-    """Give up every capability for good (bounding, ambient, effective, permitted, inheritable) and set no_new_privs."""
+def drop_privileges(uid: int | None = None) -> None:
+    """Give up every capability for good (bounding, ambient, effective, permitted, inheritable) and set no_new_privs.
+
+    With ``uid`` (the grader runs as root), first become that user and its
+    group, with no supplementary groups: root owns too much to be anyone's
+    sandbox user.
+    """
     ctypes, libc = _libc()
     libc.prctl(PR_CAP_AMBIENT, 4, 0, 0, 0)  # PR_CAP_AMBIENT_CLEAR_ALL
     if libc.prctl(PR_SET_SECUREBITS, SECURE_ALL_LOCKED, 0, 0, 0) != 0:
@@ -360,6 +365,12 @@ def drop_privileges() -> None:
             if ctypes.get_errno() == 22:  # EINVAL: past the last capability this kernel knows
                 break
             raise _fail(ctypes, f"prctl(PR_CAPBSET_DROP, {cap})")
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        if os.getuid() == 0 or os.geteuid() == 0 or os.getgid() == 0:
+            raise OSError("the runner is still root")
 
     class Header(ctypes.Structure):
         _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
@@ -400,7 +411,7 @@ def _runner(state: dict, request: dict, cmd_r: int, msg_w: int, out_w: int, sand
     die_with_parent()
     if sandboxed:
         os.setsid()  # its own session and process group, inside the sandbox's PID namespace
-        drop_privileges()
+        drop_privileges(request.get("uid"))
     try:
         with open("/proc/self/oom_score_adj", "w", encoding="ascii") as f:
             f.write("1000")  # if memory runs out, the kernel takes a runner, never the grader
@@ -426,6 +437,9 @@ def _forked(state: dict, request: dict, fds: list, control) -> None:
         die_with_parent()
         cmd_r, msg_w, out_w, *ns_fds = fds
         sandboxed = bool(request.get("namespaces"))
+        for procs in request.get("cgroups", []):  # its own share of CPU, processes and memory, for all it starts
+            with open(procs, "w", encoding="ascii") as f:
+                f.write(str(os.getpid()))
         if not sandboxed:
             code = _runner(state, request, cmd_r, msg_w, out_w, False)
         else:
@@ -535,9 +549,21 @@ def probe(arg: str) -> int:
             inner = os.fork()
             if inner == 0:
                 die_with_parent()
-                drop_privileges()
+                drop_privileges(config.get("uid"))
                 os.chdir(config["scratch"] + "/work")
                 seen = {}
+                seen["the runner is root"] = os.geteuid() == 0 or os.getuid() == 0
+                for secret in ("/proc/sys/kernel/core_pattern", "/proc/sys/vm/drop_caches"):
+                    try:
+                        os.close(os.open(secret, os.O_WRONLY))
+                        seen[f"{secret} is writable"] = True
+                    except OSError:
+                        pass
+                try:
+                    os.close(os.open("/etc/shadow", os.O_RDONLY))
+                    seen["/etc/shadow is readable"] = True
+                except OSError:
+                    pass
                 seen["a file outside the scratch folder is visible"] = os.path.exists(config["canary"])
                 seen["the project's folders are visible"] = os.path.exists(os.path.dirname(__file__) + "/grader.py")
                 try:

@@ -95,9 +95,17 @@ def python_roots() -> list[Path]:
             roots.add(Path(path))
     for path in [*site.getsitepackages(), site.getusersitepackages()]:
         roots.add(Path(path))
-    for entry in sys.path:  # folders a .pth file added (another environment's packages, say), but never a
-        path = Path(entry) if entry else None  # project folder holding emkit's source (an editable install)
-        if path is not None and path.is_absolute() and path.is_dir() and not _under(EMKIT_DIR, path.resolve()):
+    cwd = Path.cwd().resolve()
+    for entry in sys.path:  # package folders a .pth file added (another environment's, say); never the current
+        path = Path(entry) if entry else None  # folder, a PYTHONPATH project folder, or emkit's own source
+        if (
+            path is not None
+            and path.is_absolute()
+            and path.name in ("site-packages", "dist-packages")
+            and path.is_dir()
+            and path.resolve() != cwd
+            and not _under(EMKIT_DIR, path.resolve())
+        ):
             roots.add(path)
     roots |= {p.resolve() for p in list(roots)}
     roots.add(Path(os.path.realpath(sys.executable)).parent)
@@ -141,13 +149,28 @@ def _under(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
+#: The user a runner becomes when the grader runs as root: never root inside a sandbox (root owns /etc/shadow,
+#: the kernel's settings in /proc/sys and more, and needs no capability to use what it owns).
+SANDBOX_UID = SANDBOX_GID = 65534  # "nobody"
+SCRATCH_BYTES = 512 * 1024 * 1024  # a runner's writable space: a tmpfs of this size, charged to its memory
+
+
+def privileged() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
 def bwrap_command(scratch: Path) -> list[str]:
     """The bubblewrap command line that builds the walls for the runner whose scratch folder is ``scratch``.
 
     Order matters: later mounts go on top of earlier ones, so ``/tmp`` is
-    emptied *before* the Python installation and the scratch folder are
-    mounted (either may live under /tmp), and emkit's source is hidden
-    after the Python folders that may contain it.
+    emptied *before* the Python installation is mounted (it may live under
+    /tmp), and emkit's source is hidden after the Python folders that may
+    contain it. The scratch folder is a fresh tmpfs of :data:`SCRATCH_BYTES`
+    at the same path (nothing of the grader's disk is writable, and a full
+    scratch folder fills nothing else), world-writable because the runner
+    is not root. Run as root, bubblewrap builds the namespaces itself (no
+    user namespace: the runner then becomes :data:`SANDBOX_UID`); otherwise
+    in a new user namespace where no further one may be made.
     """
     exe = shutil.which("bwrap")
     if exe is None:
@@ -155,12 +178,10 @@ def bwrap_command(scratch: Path) -> list[str]:
             "bubblewrap is not installed (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: dnf install "
             "bubblewrap)"
         )
-    cmd = [
-        exe,
-        "--die-with-parent",
-        "--as-pid-1",
-        "--new-session",
-        "--unshare-user",
+    cmd = [exe, "--die-with-parent", "--as-pid-1", "--new-session"]
+    if not privileged():
+        cmd += ["--unshare-user", "--disable-userns"]
+    cmd += [
         "--unshare-pid",
         "--unshare-net",
         "--unshare-ipc",
@@ -175,6 +196,9 @@ def bwrap_command(scratch: Path) -> list[str]:
         "--proc",
         "/proc",
         "--ro-bind",
+        "/proc/sys",
+        "/proc/sys",
+        "--ro-bind",
         "/usr",
         "/usr",
         "--ro-bind",
@@ -187,16 +211,28 @@ def bwrap_command(scratch: Path) -> list[str]:
         elif os.path.isdir(top):
             cmd += ["--ro-bind", top, top]
     bound: list[Path] = [Path("/usr"), Path("/etc")]
+    made: set[Path] = set()
     for path in python_roots():
         if any(_under(path, b) for b in bound):
             continue
         bound.append(path)
+        for parent in reversed(path.parents):  # mount points anyone can pass through (a home may be 0700)
+            if parent != Path("/") and parent not in made and not any(_under(parent, b) for b in bound[:-1]):
+                made.add(parent)
+                cmd += ["--perms", "0755", "--dir", str(parent)]
         cmd += ["--ro-bind", str(path), str(path)]
     if any(_under(EMKIT_DIR, b) for b in bound):  # an installed (not editable) emkit: hide its source
         cmd += ["--tmpfs", str(EMKIT_DIR)]
     data = EMKIT_DIR / "data"
+    for parent in reversed(data.parents):
+        if parent != Path("/") and parent not in made and not any(_under(parent, b) for b in bound):
+            made.add(parent)
+            cmd += ["--perms", "0755", "--dir", str(parent)]
     cmd += ["--ro-bind", str(data), str(data)]
-    cmd += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch / "work")]
+    cmd += ["--perms", "0777", "--size", str(SCRATCH_BYTES), "--tmpfs", str(scratch)]
+    for sub in ("work", "home", "tmp"):
+        cmd += ["--perms", "0777", "--dir", str(scratch / sub)]
+    cmd += ["--chdir", str(scratch / "work")]
     return cmd
 
 
@@ -328,7 +364,10 @@ def probe(scratch_root: Path) -> dict:
         fds = [fd for _, fd in walls.ns_list()]
         for fd in fds:
             os.set_inheritable(fd, True)
-        arg = json.dumps({"ns": walls.ns_list(), "scratch": str(scratch), "canary": str(canary), "grader": os.getpid()})
+        config = {"ns": walls.ns_list(), "scratch": str(scratch), "canary": str(canary), "grader": os.getpid()}
+        if privileged():
+            config["uid"] = SANDBOX_UID
+        arg = json.dumps(config)
         try:
             out = subprocess.run(  # noqa: S603 - our own interpreter and script
                 [sys.executable, "-I", str(RUNNER), "--probe", arg],
@@ -346,7 +385,7 @@ def probe(scratch_root: Path) -> dict:
     finally:
         walls.kill()
         canary.unlink(missing_ok=True)
-    problems = [what for what, bad in seen.items() if bad]
+    problems = [what for what, bad in seen.items() if bad is True]
     if problems:
         raise SandboxUnavailable("the sandbox's walls do not stand here: " + "; ".join(problems))
     return seen

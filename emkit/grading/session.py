@@ -78,6 +78,7 @@ class RunnerConfig:
     env: dict = field(default_factory=dict)
     sandboxed: bool = True  # False only with --no-sandbox
     stub_modules: list = field(default_factory=list)  # the instructor's check modules, stubbed like emkit.check
+    cgroup: object | None = None  # a cgroups.Group: the runner's share of CPU, processes and memory (if available)
 
 
 def _ready(replies, expected: str, what: str) -> None:
@@ -225,7 +226,11 @@ class Runner:
 
         request = {"memory_mb": self.limits.memory_mb, "cwd": str(self.config.scratch / "work"), "env": self.config.env}
         ns_fds: list[int] = []
+        if self.config.cgroup is not None:
+            request["cgroups"] = self.config.cgroup.procs_files()
         if self.config.sandboxed:
+            if sandbox.privileged():
+                request["uid"] = sandbox.SANDBOX_UID
             try:
                 self._walls = sandbox.build(self.config.scratch)
             except sandbox.SandboxUnavailable as exc:
@@ -275,7 +280,7 @@ class Runner:
                     for line in done[:cut].split(b"\n"):
                         if line.strip():
                             try:
-                                self._messages.put(wire.loads(line))
+                                self._messages.put(wire.clean(wire.loads(line)))
                             except wire.WireError:
                                 self.tampered = True
                     buf = buf[cut + 1 :]

@@ -40,7 +40,7 @@ class Opaque:
     """A value the runner could not send as plain data: only its type name arrives."""
 
     def __init__(self, type_name: str):
-        self.type_name = str(type_name)[:200]
+        self.type_name = text(type_name, 200) if isinstance(type_name, str) else "value"
 
     def __repr__(self) -> str:
         return f"<a {self.type_name}>"
@@ -117,7 +117,7 @@ def decode(obj, depth: int = 0):
         v = obj.get("v")
         if not isinstance(v, str):
             raise WireError("bad str")
-        return v[:MAX_TEXT]
+        return text(v)
     if t in ("list", "tuple"):
         items = obj.get("v")
         if not isinstance(items, list) or len(items) > MAX_ITEMS or depth >= 5:
@@ -136,15 +136,79 @@ def decode(obj, depth: int = 0):
             raise WireError("bad array dtype")
         return arr
     if t == "sympy":
-        text = obj.get("text")
-        if not isinstance(text, str):
+        sympy_text = obj.get("text")
+        if not isinstance(sympy_text, str):
             raise WireError("bad sympy text")
-        out = SymPyText(text[:MAX_TEXT])
-        out.sympy_class = str(obj.get("class", ""))[:100]
+        out = SymPyText(text(sympy_text))
+        out.sympy_class = text(obj.get("class", ""), 100)
         return out
     if t == "opaque":
         return Opaque(obj.get("type", "value"))
     raise WireError(f"unknown tag {t!r}")
+
+
+def text(value, limit: int = MAX_TEXT) -> str:
+    """A string from the runner made safe to keep: at most ``limit`` characters, no lone surrogates."""
+    if not isinstance(value, str):
+        return ""
+    return value[:limit].encode("utf-8", "replace").decode("utf-8")
+
+
+def _error(obj) -> dict:
+    if not isinstance(obj, dict):
+        return {}
+    return {
+        "type": text(obj.get("type"), 100),
+        "message": text(obj.get("message"), 1000),
+        "line": text(obj.get("line"), 100),
+    }
+
+
+def clean(message: dict) -> dict:
+    """A message from a runner, reduced to the fields its ``op`` may carry, each of the right type and size.
+
+    The grader keeps nothing else a runner sends: a forged message can make
+    its own submission's answers unreadable, but cannot put anything large,
+    oddly typed or unprintable into the grader's memory or reports.
+    """
+    op = text(message.get("op"), 40)
+    out: dict = {"op": op}
+
+    def integer(key):
+        v = message.get(key)
+        if type(v) is int:
+            out[key] = v
+
+    if op == "ready":
+        integer("markers")
+    elif op == "cell":
+        integer("index")
+        out["status"] = text(message.get("status"), 40)
+        if "error" in message:
+            out["error"] = _error(message.get("error"))
+    elif op == "snapshot":
+        out["name"] = text(message.get("name"), 100)
+        if "error" in message:
+            out["error"] = _error(message.get("error"))
+        elif "value" in message:
+            out["value"] = message.get("value")
+    elif op == "described":
+        kinds = message.get("kinds")
+        if isinstance(kinds, dict):
+            out["kinds"] = {text(k, 100): text(v, 100) for k, v in list(kinds.items())[:50]}
+    elif op == "restored":
+        failed = message.get("failed")
+        if isinstance(failed, dict):
+            out["failed"] = {text(k, 200): text(v, 200) for k, v in list(failed.items())[:50]}
+    elif op in ("result", "not_implemented", "timed_out", "raised"):
+        integer("seq")
+        if "error" in message:
+            out["error"] = _error(message.get("error"))
+        if op == "result" and "value" in message:
+            out["value"] = message.get("value")
+    elif op == "sandbox-failed":
+        out["reason"] = text(message.get("reason"), 300)
+    return out
 
 
 def dumps(message: dict) -> bytes:
