@@ -80,7 +80,12 @@ def json_data(results: list[SubmissionResult], assignment, sandbox: str, csv_dig
         "sandbox": sandbox,
         "complete": final,
         "csv_sha256": csv_digest,
-        "questions": [{"id": q.id, "title": q.title, "points": q.points} for q in assignment.questions],
+        "questions": [  # the course's default grades each notebook on its own questions: list those that came up
+            {"id": q.id, "title": q.title, "points": q.points}
+            for q in assignment.questions
+            if not getattr(assignment, "per_notebook", False)
+            or any(row.question == q.id for r in results for row in r.rows)
+        ],
         "submissions": [
             {
                 "student": r.student,
