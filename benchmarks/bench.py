@@ -2,7 +2,13 @@
 
     .venv/bin/python benchmarks/bench.py            # everything (several minutes)
     .venv/bin/python benchmarks/bench.py --quick    # the two smallest cases of each kind
-    .venv/bin/python benchmarks/bench.py --only gmm|kmeans|assign|widgets|notebooks
+    .venv/bin/python benchmarks/bench.py --moderate # every kind of case, at most 300,000 points
+    .venv/bin/python benchmarks/bench.py --only gmm|kmeans|assign|widgets|notebooks [...]
+    .venv/bin/python benchmarks/bench.py --only gmm kmeans --json benchmarks/results/NAME.json
+
+With ``--json PATH`` every number printed is also written to PATH, with the
+machine it was measured on; the course website draws its performance plots
+from the newest such file in ``benchmarks/results/`` (``docs/performance.md``).
 
 Method. Both libraries start from the same parameters with tol=0 and a fixed
 number of iterations (T per case; three times as many for the cheaper diag
@@ -16,6 +22,8 @@ separately with tracemalloc (numpy reports its allocations to it).
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import platform
 import statistics
 import subprocess
@@ -34,6 +42,7 @@ from emkit import datasets, gmm, kmeans  # noqa: E402
 
 REPEATS = 5
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS: dict = {}  # what --json writes: one list of rows per section, plus the machine
 
 
 def machine() -> str:
@@ -59,6 +68,16 @@ def machine() -> str:
         f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, numpy {np.__version__} ({blas}), "
         f"scikit-learn {sklearn.__version__}"
     )
+
+
+def _load_average() -> list[float] | None:
+    """The system's 1, 5 and 15 minute load averages (None where the OS does not say)."""
+    import os
+
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def matmul_gflops() -> float:
@@ -162,7 +181,16 @@ def bench_gmm(cases, flops_rate):
                 gflops = f"{g:8.2f} {g / flops_rate:7.1%}"
             else:
                 gflops = f"{'':8} {'':7}"
-            mem = f"{peak_mib(lambda: ours(3)):8.0f} / {peak_mib(lambda: theirs(3)):<8.0f} (data {data_mib:.0f})"
+            peaks = peak_mib(lambda: ours(3)), peak_mib(lambda: theirs(3))
+            mem = f"{peaks[0]:8.0f} / {peaks[1]:<8.0f} (data {data_mib:.0f})"
+            RESULTS.setdefault("gmm", []).append(
+                {
+                    "N": N, "D": D, "K": K, "covariance_type": ct, "iterations": T_ct,
+                    "emkit_ms": t_ours * 1e3, "sklearn_ms": t_theirs * 1e3, "speedup": t_theirs / t_ours,
+                    "max_rel_loglik_difference": rel,
+                    "peak_mib_emkit": peaks[0], "peak_mib_sklearn": peaks[1], "data_mib": data_mib,
+                }
+            )  # fmt: skip
             print(
                 f"{N:9d} {D:3d} {K:3d} {ct:>5} | {t_ours * 1e3:9.2f} {t_theirs * 1e3:10.2f} "
                 f"{t_theirs / t_ours:7.2f}x | {gflops} | {rel:16.1e} | {mem:>25}",
@@ -203,6 +231,12 @@ def bench_kmeans(cases):
         t_ours, t_theirs = per_iteration(ours, theirs, T)
         _, t_theirs_1 = per_iteration(ours, theirs_1, T)
         assert ours(T + 1).n_iter == theirs(T + 1).n_iter_ == T + 1, "a run stopped early"
+        RESULTS.setdefault("kmeans", []).append(
+            {
+                "N": N, "D": D, "K": K, "iterations": T,
+                "emkit_ms": t_ours * 1e3, "sklearn_ms": t_theirs * 1e3, "sklearn_1thread_ms": t_theirs_1 * 1e3,
+            }
+        )  # fmt: skip
         print(
             f"{N:9d} {D:3d} {K:3d} | {t_ours * 1e3:9.2f} {t_theirs * 1e3:10.2f} {t_theirs / t_ours:6.2f}x | "
             f"{t_theirs_1 * 1e3:19.2f} {t_theirs_1 / t_ours:6.2f}x | {t_ours * 1e3 * 1e5 / N:18.2f}",
@@ -261,6 +295,7 @@ def bench_assign():
             for variant in ("emkit", "large")
         ]
         print(f"{i + 1:8d} | {float(ms[0]):32.2f} | {float(ms[1]):34.2f}", flush=True)
+        RESULTS.setdefault("assign", []).append({"process": i + 1, "emkit_ms": float(ms[0]), "large_ms": float(ms[1])})
 
 
 def bench_widgets():
@@ -303,8 +338,13 @@ def bench_widgets():
             passes.append(times)
             plt.close(frames.fig)
         best = np.min(passes, axis=0)
+        full_ms = statistics.median(timed(full, 5)) * 1e3
+        RESULTS.setdefault("widgets", []).append(
+            {"viewer": name, "steps": len(values), "median_ms": float(np.median(best) * 1e3),
+             "slowest_ms": float(best.max() * 1e3), "full_redraw_ms": full_ms}
+        )  # fmt: skip
         print(
-            f"  {name:24s} {np.median(best) * 1e3:7.1f} | {statistics.median(timed(full, 5)) * 1e3:7.1f}"
+            f"  {name:24s} {np.median(best) * 1e3:7.1f} | {full_ms:7.1f}"
             f"   ({len(values)} steps, slowest {best.max() * 1e3:.1f})",
             flush=True,
         )
@@ -322,19 +362,29 @@ def bench_notebooks():
             subprocess.run(
                 [sys.executable, "-m", "emkit", "execute", str(copy)], capture_output=True, check=True, cwd=path.parent
             )
-            print(f"  {str(path.relative_to(ROOT)):45s} {time.perf_counter() - t:6.1f}", flush=True)
+            seconds = time.perf_counter() - t
+            print(f"  {str(path.relative_to(ROOT)):45s} {seconds:6.1f}", flush=True)
+            RESULTS.setdefault("notebooks", []).append({"notebook": str(path.relative_to(ROOT)), "seconds": seconds})
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=["gmm", "kmeans", "assign", "widgets", "notebooks"])
+    parser.add_argument("--quick", action="store_true", help="the two smallest cases of each kind")
+    parser.add_argument("--moderate", action="store_true", help="cases of at most 300,000 points (a few minutes)")
+    parser.add_argument(
+        "--only", nargs="+", action="extend", choices=["gmm", "kmeans", "assign", "widgets", "notebooks"]
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write the results (and the machine) to this JSON file")
     parser.add_argument("--assign-process", choices=["emkit", "large"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.assign_process:
         return _assign_one_process(args.assign_process)
-    print("Machine:", machine())
+    started = datetime.datetime.now(datetime.UTC)
+    RESULTS.update(machine=machine(), platform=platform.platform(), repeats=REPEATS, command=sys.argv[1:])
+    RESULTS["load_average_at_start"] = _load_average()  # other work on the machine slows every timing
+    print("Machine:", RESULTS["machine"])
     rate = matmul_gflops()
+    RESULTS["matmul_gflops"] = rate
     print(f"Measured matrix multiply (2000×2000, float64): {rate:.1f} GFLOP/s")
     gmm_cases = [(10_000, 2, 3, 20), (100_000, 10, 5, 5), (1_000_000, 2, 20, 3), (100_000, 50, 20, 3)]
     # the target case (300k, 10, 20), then growth with K at that N, then growth with N at K = 20
@@ -343,16 +393,29 @@ def main():
     km_cases += [(N, 10, 20, 10) for N in (30_000, 100_000, 1_000_000)]
     if args.quick:
         gmm_cases, km_cases = gmm_cases[:2], km_cases[:1]
-    if args.only in (None, "gmm"):
+    elif args.moderate:  # a few minutes: the same kinds of case, at most 300,000 points
+        gmm_cases = [(10_000, 2, 3, 20), (100_000, 10, 5, 5), (300_000, 2, 20, 3), (30_000, 50, 20, 3)]
+        km_cases = [(N, 10, 20, 10) for N in (30_000, 100_000, 300_000)]
+        km_cases += [(100_000, 10, K, 10) for K in (5, 10, 50)]
+    only = set(args.only or ["gmm", "kmeans", "assign", "widgets", "notebooks"])
+    if "gmm" in only:
         bench_gmm(gmm_cases, rate)
-    if args.only in (None, "kmeans"):
+    if "kmeans" in only:
         bench_kmeans(km_cases)
-    if args.only in (None, "assign"):
+    if "assign" in only:
         bench_assign()
-    if args.only in (None, "widgets"):
+    if "widgets" in only:
         bench_widgets()
-    if args.only in (None, "notebooks"):
+    if "notebooks" in only:
         bench_notebooks()
+    if args.json:
+        RESULTS["started"] = started.isoformat(timespec="seconds")
+        RESULTS["seconds"] = round((datetime.datetime.now(datetime.UTC) - started).total_seconds(), 1)
+        RESULTS["load_average_at_end"] = _load_average()
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(RESULTS, indent=1) + "\n", encoding="utf-8")
+        print(f"\nwrote {path}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ emkit student SOURCE.ipynb... -o DIR   student notebooks from solution notebooks
 emkit execute NOTEBOOK.ipynb...        re-run notebooks in place, storing outputs
 emkit grade SUBMISSION.ipynb... --report grades.csv   grade submissions (see emkit grade --help)
 emkit export canvas|moodle REPORT.json -o FILE.csv [--roster roster.csv]   gradebook import file
-emkit slides [NOTEBOOK...] -o DIR      reveal.js decks
+emkit slides [NOTEBOOK...] -o DIR [--student]   reveal.js decks (lecturer: with solution slides)
 emkit otter-tests --assignment hw.toml -o autograder/   what otter generate needs for an assignment
 emkit nbgrader-source NOTEBOOK... -o source/ps1   nbgrader source notebooks from the course notebooks
 """
@@ -105,9 +105,22 @@ def main(argv: list[str] | None = None) -> int:
     p_nbg.add_argument(
         "--assignment", help="an assignment file (TOML): its questions and points; default: the course's exercises"
     )
-    p_slides = sub.add_parser("slides", help="build a reveal.js slide deck per notebook")
-    p_slides.add_argument("notebooks", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
-    p_slides.add_argument("-o", "--output", default="build/slides", help="folder for the decks (default build/slides)")
+    p_slides = sub.add_parser(
+        "slides",
+        help="build a reveal.js slide deck per notebook (lecturer decks: each exercise posed, then a solution slide)",
+    )
+    p_slides.add_argument("notebooks", nargs="*", help="solution notebooks (default: notebooks/*.ipynb)")
+    p_slides.add_argument(
+        "-o", "--output", help="folder for the decks (default build/slides, with --student build/slides-student)"
+    )
+    p_slides.add_argument(
+        "--student", action="store_true", help="student decks: exercises posed, no solution slides, no speaker notes"
+    )
+    p_slides.add_argument(
+        "--link",
+        default="{stem}.slides.html",
+        help="where a link to another notebook points, {stem} its name (default {stem}.slides.html: its deck)",
+    )
     p_slides.add_argument("--offline", action="store_true", help="install reveal.js and MathJax locally (npm)")
     p_slides.add_argument(
         "--pdf", action="store_true", help="also print each deck to PDF, one slide per page (implies --offline)"
@@ -125,7 +138,20 @@ def main(argv: list[str] | None = None) -> int:
         from . import slides
 
         notebooks = args.notebooks or sorted(Path("notebooks").glob("*.ipynb"))
-        for path in slides.build(notebooks, args.output, offline=args.offline or args.pdf, pdf=args.pdf):
+        output = args.output or ("build/slides-student" if args.student else "build/slides")
+        try:
+            written = slides.build(
+                notebooks,
+                output,
+                offline=args.offline or args.pdf,
+                pdf=args.pdf,
+                student=args.student,
+                next_link=lambda stem: args.link.format(stem=stem),
+            )
+        except ValueError as exc:
+            print(f"emkit slides: {exc}", file=sys.stderr)
+            return 2
+        for path in written:
             print(f"wrote {path}", flush=True)
         return 0
     if args.command == "site":

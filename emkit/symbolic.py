@@ -602,17 +602,23 @@ def derive_constrained_covariances():
     * tied, Σ_k = Σ for every k: in the precision Λ, (N/2) log det Λ - ½ tr(Λ Σ_k S_k), through
       :func:`matrix_gradient` (N = Σ_k N_k).
 
+    tr(S_k) is SymPy's ``Trace`` of the matrix symbol S_k and S_k,dd its entry ``S_k[d, d]``, so that both
+    print as what they are (``\\operatorname{tr}(S_k)``, ``(S_k)_{d,d}``).
+
     >>> out = derive_constrained_covariances()
     >>> out["spherical"], out["diag"], out["tied"]
-    (trS_k/(D*N_k), S_kdd/N_k, 1/N*S_total)
+    (Trace(S_k)/(D*N_k), S_k[d, d]/N_k, 1/N*S_total)
     """
     D, Nk, N = sp.symbols("D N_k N", positive=True)
-    s, trS, Sdd = sp.symbols("s trS_k S_kdd", positive=True)
+    s = sp.Symbol("s", positive=True)
+    Dm = sp.Symbol("D", integer=True, positive=True)
+    S_k = sp.MatrixSymbol("S_k", Dm, Dm)
+    d = sp.Symbol("d", integer=True, positive=True)
+    trS, Sdd = sp.Trace(S_k), S_k[d, d]
     spherical = -(Nk * D / 2) * sp.log(s) - trS / (2 * s)
     diag = -(Nk / 2) * sp.log(s) - Sdd / (2 * s)
     (s_spherical,) = sp.solve(sp.diff(spherical, s), s)
     (s_diag,) = sp.solve(sp.diff(diag, s), s)
-    Dm = sp.Symbol("D", integer=True, positive=True)
     Lam = sp.MatrixSymbol("Lambda", Dm, Dm)
     S_total = sp.MatrixSymbol("S_total", Dm, Dm)  # Σ_k S_k, symmetric
     Sigma = sp.MatrixSymbol("Sigma", Dm, Dm)

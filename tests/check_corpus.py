@@ -471,7 +471,17 @@ QFUN = [
     (q_with(sign=1), "sign error on the quadratic term"),
     (q_with(w1=T2[i], w2=T1[i]), "responsibilities swapped"),
     (q_with(w2=T1[i]), "T1 used for both components"),
-    (_complete().subs(Z1[i], T1[i]), "the Z1 substitution did not reach the summand"),
+    # the complete-data log-likelihood handed in unchanged, or after a .subs on the whole Sum (which changes
+    # nothing): the same expression, so the feedback must not claim which of the two happened
+    (_complete().subs(Z1[i], T1[i]), "the complete-data log-likelihood, not its expectation"),
+    (_complete(), "the complete-data log-likelihood, not its expectation"),
+    (
+        total(
+            T1[i] * (sp.log(tau) + normal_log_density(xi, mu1, S1))
+            + (1 - Z1[i]) * (sp.log(1 - tau) + normal_log_density(xi, mu2, S2))
+        ),
+        "Z1 left in the answer",
+    ),
     ("sum(T1[i]*log(tau) + T2[i]*log(1-tau))", "Python's sum() in an answer string"),
 ]
 
@@ -640,3 +650,502 @@ MAP = [
     (lambda S, n, P, nu: (S + P) / (n - 1 + nu + len(S) + 1), "the count one short"),
 ]
 CORPUS = CORPUS + [("06-map-sigma", a, e) for a, e in MAP]
+
+# =====================================================================================
+# 07 · hidden Markov models: one forward step in logs, the transition update
+# (written here as learners write them; tests/test_hmm_checks.py checks them in detail)
+# =====================================================================================
+
+
+def forward_loop(log_alpha_prev, log_trans, log_b):
+    K = len(log_b)
+    out = np.empty(K)
+    for k in range(K):
+        terms = [log_alpha_prev[j] + log_trans[j, k] for j in range(K)]
+        top = max(terms)
+        out[k] = log_b[k] + top + np.log(sum(np.exp(v - top) for v in terms))
+    return out
+
+
+def forward_scaled_product(log_alpha_prev, log_trans, log_b):
+    m = np.max(log_alpha_prev)
+    return log_b + m + np.log(np.exp(log_alpha_prev - m) @ np.exp(log_trans))
+
+
+def forward_viterbi_loop(log_alpha_prev, log_trans, log_b):
+    K = len(log_b)
+    return np.array([log_b[k] + max(log_alpha_prev[j] + log_trans[j, k] for j in range(K)) for k in range(K)])
+
+
+HMM_FORWARD = [
+    (forward_loop, "pass"),
+    (forward_scaled_product, "pass"),
+    (lambda la, lA, lb: lb + special.logsumexp(la + lA.T, axis=1), "pass"),
+    (lambda la, lA, lb: np.logaddexp.reduce(la[:, None] + lA, axis=0) + lb, "pass"),
+    (lambda la, lA, lb: list(lb + special.logsumexp(la[:, None] + lA, axis=0)), "pass"),
+    (lambda la, lA, lb: (lb + special.logsumexp(la[:, None] + lA, axis=0))[None, :], "pass"),
+    (lambda la, lA, lb: lb + special.logsumexp(la[None, :] + lA, axis=1), "A transposed"),
+    (lambda la, lA, lb: lb + np.sum(la[:, None] + lA, axis=0), "a sum of logs, not log-sum-exp"),
+    (forward_viterbi_loop, "max instead of sum (a Viterbi step)"),
+    (lambda la, lA, lb: special.logsumexp(la[:, None] + lA, axis=0), "emission term missing"),
+    (lambda la, lA, lb: special.logsumexp((la + lb)[:, None] + lA, axis=0), "emission of the previous state"),
+    (
+        lambda la, lA, lb: lb + special.logsumexp(la[:, None] + lA, axis=1),
+        "transition dropped (sum over the wrong axis)",
+    ),
+    (lambda la, lA, lb: la + lb, "transition dropped (sum over the wrong axis)"),
+    (lambda la, lA, lb: lb + np.log(np.exp(la) @ np.exp(lA)), "exp without taking out the maximum (underflow)"),
+    (
+        lambda la, lA, lb: (lambda a: a - special.logsumexp(a))(lb + special.logsumexp(la[:, None] + lA, axis=0)),
+        "normalised (the scaled α̂_t)",
+    ),
+    (lambda la, lA, lb: np.exp(lb) * (np.exp(la) @ np.exp(lA)), "α, not log α"),
+    (lambda la, lA, lb: la[:, None] + lA + lb[None, :], "wrong shape"),
+]
+
+
+def transitions_loop(xi):
+    K = len(xi)
+    A = np.zeros((K, K))
+    for j in range(K):
+        out = sum(xi[j])
+        for k in range(K):
+            A[j][k] = xi[j][k] / out
+    return A
+
+
+HMM_TRANSITIONS = [
+    (transitions_loop, "pass"),
+    (lambda xi: xi / xi.sum(axis=1)[:, None], "pass"),
+    (lambda xi: (xi.T / xi.T.sum(axis=0)).T, "pass"),
+    (lambda xi: np.divide(xi, np.sum(xi, axis=-1, keepdims=True)).tolist(), "pass"),
+    (lambda xi: np.apply_along_axis(lambda row: row / row.sum(), 1, xi), "pass"),
+    (lambda xi: xi / xi.sum(axis=0), "columns normalised instead of rows"),
+    (lambda xi: xi / xi.sum(axis=0, keepdims=True), "columns normalised instead of rows"),
+    (lambda xi: xi / xi.sum(axis=1), "row sums broadcast along the wrong axis"),
+    (lambda xi: xi / np.sum(xi), "divided by the total"),
+    (lambda xi: np.array(xi, copy=True), "not normalised (the expected counts)"),
+    (lambda xi: (xi / xi.sum(axis=1, keepdims=True)).T, "A transposed"),
+    (lambda xi: special.softmax(xi, axis=1), "a softmax of the counts"),
+    (lambda xi: np.log(xi / xi.sum(axis=1, keepdims=True)), "log A, not A"),
+    (lambda xi: np.ones_like(xi) / len(xi), "uniform rows"),
+    (lambda xi: (xi + 1) / (xi.sum(axis=1, keepdims=True) + len(xi)), "add-one smoothing"),
+    (lambda xi: xi.sum(axis=1), "wrong shape"),
+]
+CORPUS = CORPUS + [("07-forward", a, e) for a, e in HMM_FORWARD]
+CORPUS = CORPUS + [("07-transitions", a, e) for a, e in HMM_TRANSITIONS]
+
+
+# =====================================================================================
+# 02 · one responsibility by hand, 03 · the coins by hand (numbers typed by the learner)
+# =====================================================================================
+
+
+def _r_by_hand(pi=(0.4, 0.6), var=1.5**2, half=0.5):
+    """r_1 for x = 2.5, μ = (0, 4), worked the way a learner would on a calculator."""
+    n1 = pi[0] * np.exp(-half * (2.5 - 0.0) ** 2 / var)
+    n2 = pi[1] * np.exp(-half * (2.5 - 4.0) ** 2 / var)
+    return n1 / (n1 + n2)
+
+
+ONE_R = [
+    (0.215, "pass"),
+    ("0.215", "pass"),
+    (np.float64(_r_by_hand()), "pass"),
+    (0.2151, "pass"),
+    (np.array([0.215]), "pass"),
+    (2.5 / (2.5 + 1.5), "divided the distances by their sum"),
+    (6.25 / (6.25 + 2.25), "divided the distances by their sum"),
+    (round(_r_by_hand(pi=(0.5, 0.5)), 3), "forgot the weights π_k"),
+    (round(_r_by_hand(var=1.5), 3), "used σ instead of σ²"),
+    (round(1 - _r_by_hand(), 3), "the other component's responsibility"),
+    (round(_r_by_hand(half=1.0), 3), "lost the ½ in the exponent"),
+    (0.4 * stats.norm(0, 1.5).pdf(2.5), "not divided by the sum"),
+    ((1 / 2.5) / (1 / 2.5 + 1 / 1.5), "inverse distances"),
+]
+
+_h, _n, _rA = np.array([5, 9, 8, 4, 7.0]), np.full(5, 10.0), np.array([0.45, 0.80, 0.73, 0.35, 0.65])
+COINS_BY_HAND = [
+    (0.71, "pass"),
+    (0.713, "pass"),
+    (float(np.sum(_rA * _h) / np.sum(_rA * _n)), "pass"),
+    ("0,71", "pass"),
+    (0.58, "coin B's update"),
+    (33 / 50, "ignored the responsibilities"),
+    (0.425, "divided by all 50 tosses"),
+    (24 / 30, "hard assignments"),
+    (2.48, "heads over tails"),
+    (7.13, "heads per set, not per toss"),
+    (0.287, "the share of tails"),
+    (0.6, "the starting value"),
+]
+
+
+def m_completed(X, missing, v):
+    N = len(X)
+    mean = X.mean(axis=0)
+    d = X - mean
+    cov = d.T @ d / N
+    cov[1, 1] += missing.sum() * v / N
+    return mean, cov
+
+
+def m_completed_np(X, missing, v):
+    second = X.T @ X / len(X)  # second moments, then the mean's outer product taken off
+    second[1, 1] += v * np.count_nonzero(missing) / len(X)
+    mean = np.mean(X, axis=0)
+    return mean, second - np.outer(mean, mean)
+
+
+def m_with_moments(mean_fn=None, cov_fn=None):
+    def answer(X, missing, v):
+        mean, cov = m_completed(X, missing, v)
+        return (mean if mean_fn is None else mean_fn(X, missing, v)), (cov if cov_fn is None else cov_fn(X, missing, v))
+
+    return answer
+
+
+def _cov_extra(extra_22, extra_12=0.0, ddof=0):
+    def cov(X, missing, v):
+        N = len(X)
+        c = np.cov(X.T, ddof=ddof)  # ddof=1: np.cov's default, N − 1 below
+        m = missing.sum()
+        c[1, 1] += extra_22(m, v, N) / (N - ddof)
+        c[0, 1] += extra_12 * m * v / (N - ddof)
+        c[1, 0] = c[0, 1]
+        return c
+
+    return cov
+
+
+def _observed_count(X, missing, v):
+    n = (~missing).sum()
+    mean = np.array([X[:, 0].mean(), X[:, 1].sum() / n])
+    d = X - mean
+    S = d.T @ d
+    S[1, 1] += missing.sum() * v
+    cov = S / len(X)
+    cov[1, :], cov[:, 1] = S[1, :] / n, S[:, 1] / n
+    return mean, cov
+
+
+MISSING_M = [
+    (m_completed, "pass"),
+    (m_completed_np, "pass"),
+    (lambda X, m, v: [list(m_completed(X, m, v)[0]), m_completed(X, m, v)[1].tolist()], "pass"),
+    (m_with_moments(cov_fn=lambda X, m, v: np.cov(X.T, bias=True)), "forgot the conditional variance"),
+    (_observed_count, "divided by the number of observed values"),
+    (lambda X, m, v: m_completed(X[~m], m[~m], v), "complete cases only"),
+    (m_with_moments(cov_fn=_cov_extra(lambda m, v, N: N * v * N / N)), "conditional variance added to every row"),
+    (m_with_moments(cov_fn=_cov_extra(lambda m, v, N: v)), "conditional variance added once"),
+    (
+        m_with_moments(cov_fn=_cov_extra(lambda m, v, N: m * v, extra_12=1.0)),
+        "conditional variance in the covariance too",
+    ),
+    (m_with_moments(cov_fn=_cov_extra(lambda m, v, N: m * v, ddof=1)), "N − 1 instead of N"),
+    (m_with_moments(cov_fn=_cov_extra(lambda m, v, N: m * np.sqrt(v))), "the conditional standard deviation"),
+    (m_with_moments(cov_fn=lambda X, m, v: (X.T @ X + np.diag([0, m.sum() * v])) / len(X)), "not centred"),
+    (lambda X, m, v: (m_completed(X, m, v)[0], np.diag(m_completed(X, m, v)[1])), "wrong shape"),
+]
+
+# --- feedback that must name the right thing (issue: misleading comparisons) ----------------
+MISLEADING = [
+    # a (K, D) array divided by a (K,) one: an error for K ≠ D, silently wrong for K = D
+    ("02-weighted-means", lambda X, R: (R.T @ X) / R.sum(0), "missing [:, None] broadcasting"),
+]
+
+CORPUS = CORPUS + [("02-one-r", a, e) for a, e in ONE_R]
+CORPUS = CORPUS + [("03-coins", a, e) for a, e in COINS_BY_HAND]
+CORPUS = CORPUS + [("03-missing-m-step", a, e) for a, e in MISSING_M]
+CORPUS = CORPUS + MISLEADING
+
+# =====================================================================================
+# 06 · EM deeper: Louis' identity, one SQUAREM cycle, the Poisson M-step, one online-EM step
+# (written here as learners write them; tests/test_deeper_checks.py checks them in detail)
+# =====================================================================================
+
+
+def louis_loop(f1, f2, pi):
+    I_c = I_m = 0.0
+    for a, b in zip(f1, f2, strict=True):
+        r = pi * a / (pi * a + (1 - pi) * b)
+        I_c += r / pi**2 + (1 - r) / (1 - pi) ** 2
+        I_m += r * (1 - r) / (pi * (1 - pi)) ** 2
+    return I_c, I_m, I_c - I_m
+
+
+def louis_direct_io(f1, f2, pi):
+    mix = pi * f1 + (1 - pi) * f2
+    r = pi * f1 / mix
+    score = (np.array([1.0, 0.0])[None, :] - pi) / (pi * (1 - pi))  # s(z) for z = 1 and z = 0
+    probs = np.column_stack([r, 1 - r])
+    mean = (probs * score).sum(axis=1)
+    I_m = np.sum((probs * score**2).sum(axis=1) - mean**2)
+    I_o = np.sum((f1 - f2) ** 2 / mix**2)  # -ℓ'' directly
+    return I_o + I_m, I_m, I_o
+
+
+def louis_parts(f1, f2, pi, *, r=None, ic=None, im=None, io=None):
+    """The right formulas with one piece swapped for a slip."""
+    r = pi * f1 / (pi * f1 + (1 - pi) * f2) if r is None else r(pi, f1, f2)
+    I_c = np.sum(r / pi**2 + (1 - r) / (1 - pi) ** 2) if ic is None else ic(pi, r)
+    I_m = np.sum(r * (1 - r)) / (pi * (1 - pi)) ** 2 if im is None else im(pi, r)
+    return I_c, I_m, (I_c - I_m if io is None else io(I_c, I_m))
+
+
+DEEPER_LOUIS = [
+    (lambda f1, f2, pi: louis_parts(f1, f2, pi), "pass"),
+    (louis_loop, "pass"),
+    (louis_direct_io, "pass"),
+    (lambda f1, f2, pi: [float(v) for v in louis_parts(f1, f2, pi)], "pass"),
+    (lambda f1, f2, pi: tuple(np.float32(v) for v in louis_parts(f1, f2, pi)), "pass"),
+    (lambda f1, f2, pi: louis_parts(f1, f2, pi, io=lambda c, m: c + m), "the missing information added (its sign)"),
+    (lambda f1, f2, pi: louis_parts(f1, f2, pi, io=lambda c, m: c), "the missing information not subtracted"),
+    (lambda f1, f2, pi: louis_parts(f1, f2, pi, io=lambda c, m: m - c), "I_m − I_c (the sign of I_o)"),
+    (
+        lambda f1, f2, pi: louis_parts(f1, f2, pi, im=lambda p, r: np.sum(r * (1 - r) / (p * (1 - p)))),
+        "π(1 − π) not squared in I_m",
+    ),
+    (
+        lambda f1, f2, pi: louis_parts(f1, f2, pi, im=lambda p, r: np.sum(r * (1 - r))),
+        "the score's slope left out of I_m",
+    ),
+    (
+        lambda f1, f2, pi: louis_parts(f1, f2, pi, im=lambda p, r: np.sum((r / p - (1 - r) / (1 - p)) ** 2)),
+        "the squared observed score, not its variance over the label",
+    ),
+    (
+        lambda f1, f2, pi: louis_parts(f1, f2, pi, ic=lambda p, r: len(r) / (p * (1 - p))),
+        "N/(π(1 − π)) away from the maximum",
+    ),
+    (
+        lambda f1, f2, pi: louis_parts(f1, f2, pi, r=lambda p, a, b: (1 - p) * b / (p * a + (1 - p) * b)),
+        "r and 1 − r swapped",
+    ),
+    (lambda f1, f2, pi: louis_parts(f1, f2, pi, r=lambda p, a, b: a / (a + b)), "π left out of the responsibilities"),
+    (lambda f1, f2, pi: tuple(v / len(f1) for v in louis_parts(f1, f2, pi)), "a mean over the points, not a sum"),
+]
+
+
+def squarem_cycle(f1, f2, pi0, *, clamp=True, sign=-1.0, ratio="r/v", stabilise=True, check_range=True,
+                  guard="<", fallback=2, v_rule="second"):  # fmt: skip
+    """One SQUAREM cycle as a learner writes it, with the knobs of the usual slips."""
+
+    def em_map(pi):
+        return np.mean(pi * f1 / (pi * f1 + (1 - pi) * f2))
+
+    def loglik(pi):
+        with np.errstate(invalid="ignore"):
+            return np.sum(np.log(pi * f1 + (1 - pi) * f2))
+
+    pi1 = em_map(pi0)
+    pi2 = em_map(pi1)
+    r = pi1 - pi0
+    v = pi2 - 2 * pi1 + pi0 if v_rule == "second" else pi2 - pi1
+    alpha = sign * (abs(r) / abs(v) if ratio == "r/v" else abs(v) / abs(r))
+    if clamp:
+        alpha = min(alpha, -1.0)
+    pi_prime = pi0 - 2 * alpha * r + alpha**2 * v
+    back = {2: pi2, 1: pi1, 0: pi0}[fallback]
+    if check_range and not 0 < pi_prime < 1:
+        return back
+    pi_new = em_map(pi_prime) if stabilise else pi_prime
+    if guard == "<" and loglik(pi_new) < loglik(pi0):
+        return back
+    if guard == "not >=" and not loglik(pi_new) >= loglik(pi0):
+        return back
+    if guard == "reversed" and loglik(pi_new) >= loglik(pi0):
+        return back
+    return pi_new
+
+
+def squarem_norms(f1, f2, pi0):
+    def em_map(pi):
+        resp = pi * f1 / (pi * f1 + (1 - pi) * f2)
+        return resp.sum() / len(resp)
+
+    def loglik(pi):
+        if pi <= 0 or pi >= 1:
+            return -np.inf
+        return np.log(pi * f1 + (1 - pi) * f2).sum()
+
+    t0 = np.array([pi0])
+    t1 = np.array([em_map(pi0)])
+    t2 = np.array([em_map(t1[0])])
+    r, v = t1 - t0, t2 - 2 * t1 + t0
+    a = min(-np.linalg.norm(r) / np.linalg.norm(v), -1)
+    prime = t0 - 2 * a * r + a * a * v
+    new = em_map(prime[0]) if loglik(prime[0]) > -np.inf else np.nan
+    return new if loglik(new) >= loglik(pi0) else t2
+
+
+def squarem_plus(f1, f2, pi0):
+    def em_map(pi):
+        return np.mean(pi * f1 / (pi * f1 + (1 - pi) * f2))
+
+    def loglik(pi):
+        return np.sum(np.log(pi * f1 + (1 - pi) * f2)) if 0 < pi < 1 else -np.inf
+
+    p1 = em_map(pi0)
+    p2 = em_map(p1)
+    r, v = p1 - pi0, p2 - 2 * p1 + pi0
+    a = min(-abs(r) / abs(v), -1)
+    prime = pi0 + 2 * a * r + a * a * v
+    if not 0 < prime < 1:
+        return p2
+    new = em_map(prime)
+    return new if loglik(new) >= loglik(pi0) else p2
+
+
+DEEPER_SQUAREM = [
+    (squarem_cycle, "pass"),
+    (squarem_norms, "pass"),
+    (lambda f1, f2, p: squarem_cycle(f1, f2, p, guard="not >="), "pass"),
+    (lambda f1, f2, p: np.array([squarem_cycle(f1, f2, p)]), "pass"),
+    (lambda f1, f2, p: squarem_cycle(f1, f2, p, check_range=False, guard="none"), "no safeguard"),
+    (lambda f1, f2, p: squarem_cycle(f1, f2, p, check_range=False), "no safeguard"),  # NaN < ℓ0 is False: kept
+    (
+        lambda f1, f2, p: squarem_cycle(f1, f2, p, check_range=False, guard="not >="),
+        "the safeguard ignores a π′ outside (0, 1)",
+    ),
+    (lambda f1, f2, p: squarem_cycle(f1, f2, p, stabilise=False), "no stabilising EM step"),
+    (lambda f1, f2, p: squarem_cycle(f1, f2, p, clamp=False), "α not clamped at −1"),
+    (lambda f1, f2, p: squarem_cycle(f1, f2, p, clamp=False, sign=1.0), "the extrapolation never kept (always π₂)"),
+    (lambda f1, f2, p: squarem_cycle(f1, f2, p, sign=1.0), "α = −1 every time (three plain EM steps)"),
+    (lambda f1, f2, p: squarem_cycle(f1, f2, p, ratio="v/r"), "|v|/|r| for |r|/|v|"),
+    (lambda f1, f2, p: squarem_cycle(f1, f2, p, fallback=1), "falls back to π₁"),
+    (lambda f1, f2, p: squarem_cycle(f1, f2, p, fallback=0), "falls back to π₀ (no move)"),
+    (
+        lambda f1, f2, p: squarem_cycle(f1, f2, p, v_rule="step"),
+        "v = π₂ − π₁ (the second step, not the change of step)",
+    ),
+    (lambda f1, f2, p: squarem_plus(f1, f2, p), "the sign of the 2αr term"),
+    (lambda f1, f2, p: squarem_cycle(f1, f2, p, guard="reversed"), "the extrapolation never kept (always π₂)"),
+]
+
+
+def poisson_loop(x, resp):
+    N, K = resp.shape
+    weights, rates = np.zeros(K), np.zeros(K)
+    for k in range(K):
+        Nk = sum(resp[i, k] for i in range(N))
+        Tk = sum(resp[i, k] * x[i] for i in range(N))
+        weights[k], rates[k] = Nk / N, Tk / Nk
+    return weights, rates
+
+
+DEEPER_POISSON = [
+    (poisson_loop, "pass"),
+    (lambda x, R: (R.mean(axis=0), R.T @ x / R.sum(axis=0)), "pass"),
+    (lambda x, R: (R.sum(0) / R.sum(), np.average(np.tile(x[:, None], R.shape[1]), axis=0, weights=R)), "pass"),
+    (lambda x, R: [list(R.mean(0)), list((x @ R) / R.sum(0))], "pass"),
+    (lambda x, R: (R.mean(axis=0), R.sum(axis=0) / (R.T @ x)), "1/λ for λ (N_k / T_k)"),
+    (lambda x, R: (R.mean(axis=0), R.T @ x / len(x)), "T_k / N, not T_k / N_k"),
+    (lambda x, R: (R.mean(axis=0), np.log(R.T @ x / R.sum(axis=0))), "log λ (the natural parameter)"),
+    (lambda x, R: (R.mean(axis=0), np.full(R.shape[1], np.mean(x))), "the unweighted mean of x"),
+    (
+        lambda x, R: (R.mean(axis=0), np.array([x[R.argmax(1) == k].mean() for k in range(R.shape[1])])),
+        "hard assignments",
+    ),
+    (lambda x, R: (R.mean(axis=0), R.T @ x**2 / R.sum(axis=0)), "Σ r x² / N_k (the second moment)"),
+    (lambda x, R: (R.sum(axis=0), R.T @ x / R.sum(axis=0)), "counts, not weights (N_k, not N_k / N)"),
+    (lambda x, R: (np.ones(R.shape[1]) / R.shape[1], R.T @ x / R.sum(axis=0)), "uniform weights"),
+    (lambda x, R: (R.T @ x / R.sum(axis=0), R.mean(axis=0)), "the two outputs swapped"),
+    (lambda x, R: (R.mean(axis=1), R.T @ x / R.sum(axis=0)), "wrong shape"),
+]
+
+
+def online_reference(s_hat, x, theta, t, alpha, *, gamma=None, resp="logs", square=True, update="blend"):
+    """One online-EM step as a learner writes it (scipy's densities), with the knobs of the usual slips."""
+    w, m, v = theta
+    if resp == "logs":
+        a = np.log(w) + stats.norm.logpdf(x, m, np.sqrt(v))
+        r = np.exp(a - special.logsumexp(a))
+    elif resp == "naive":
+        p = w * stats.norm.pdf(x, m, np.sqrt(v))
+        with np.errstate(invalid="ignore"):
+            r = p / p.sum()
+    elif resp == "sd":
+        a = np.log(w) + stats.norm.logpdf(x, m, v)
+        r = np.exp(a - special.logsumexp(a))
+    elif resp == "no weights":
+        a = stats.norm.logpdf(x, m, np.sqrt(v))
+        r = np.exp(a - special.logsumexp(a))
+    else:
+        r = np.ones(len(m))
+    g = t**-alpha if gamma is None else gamma(t, alpha)
+    point = (r, r * x, r * x**2 if square else r * x)
+    out = []
+    for s, p in zip(s_hat, point, strict=True):
+        out.append(
+            {"blend": (1 - g) * s + g * p, "add": s + g * p, "swapped": (1 - g) * p + g * s, "replace": p}[update]
+        )
+    return tuple(out)
+
+
+def online_loop(s_hat, x, theta, t, alpha):
+    w, m, v = theta
+    logs = [np.log(w[k]) - 0.5 * np.log(2 * np.pi * v[k]) - (x - m[k]) ** 2 / (2 * v[k]) for k in range(len(w))]
+    top = max(logs)
+    r = [np.exp(a - top) for a in logs]
+    r = [e / sum(r) for e in r]
+    g = 1 / t**alpha
+    s0, s1, s2 = s_hat
+    return (
+        [s0[k] + g * (r[k] - s0[k]) for k in range(len(w))],
+        [s1[k] + g * (r[k] * x - s1[k]) for k in range(len(w))],
+        [s2[k] + g * (r[k] * x * x - s2[k]) for k in range(len(w))],
+    )
+
+
+def online_with_emkit(s_hat, x, theta, t, alpha):
+    from emkit import online
+
+    r = online.responsibilities(np.array([x]), *theta)[0][0]
+    g = t**-alpha
+    return tuple(s + g * (p - s) for s, p in zip(s_hat, (r, r * x, r * x * x), strict=True))
+
+
+DEEPER_ONLINE = [
+    (online_reference, "pass"),
+    (online_loop, "pass"),
+    (online_with_emkit, "pass"),
+    (lambda s, x, th, t, a: [list(v) for v in online_reference(s, x, th, t, a)], "pass"),
+    (
+        lambda s, x, th, t, a: online_reference(s, x, th, t, a, gamma=lambda t, a: t**a),
+        "γ_t = t^α (the exponent's sign)",
+    ),
+    (lambda s, x, th, t, a: online_reference(s, x, th, t, a, gamma=lambda t, a: 1 / t), "α ignored (γ = 1/t)"),
+    (
+        lambda s, x, th, t, a: online_reference(s, x, th, t, a, gamma=lambda t, a: 1 / np.sqrt(t)),
+        "step-size exponent outside (0.5, 1]",
+    ),
+    (
+        lambda s, x, th, t, a: online_reference(s, x, th, t, a, gamma=lambda t, a: 1 / t**2),
+        "step-size exponent outside (0.5, 1]",
+    ),
+    (
+        lambda s, x, th, t, a: online_reference(s, x, th, t, a, gamma=lambda t, a: t ** (-1 / a)),
+        "step-size exponent outside (0.5, 1]",
+    ),
+    (
+        lambda s, x, th, t, a: online_reference(s, x, th, t, a, gamma=lambda t, a: (t + 1) ** -a),
+        "γ_{t+1} for γ_t (off by one)",
+    ),
+    (lambda s, x, th, t, a: online_reference(s, x, th, t, a, update="add"), "no forgetting (ŝ + γ s̄)"),
+    (lambda s, x, th, t, a: online_reference(s, x, th, t, a, update="swapped"), "γ on the old statistics"),
+    (
+        lambda s, x, th, t, a: online_reference(s, x, th, t, a, update="replace"),
+        "the statistics replaced by the point's",
+    ),
+    (lambda s, x, th, t, a: online_reference(s, x, th, t, a, resp="none"), "responsibilities left out"),
+    (lambda s, x, th, t, a: online_reference(s, x, th, t, a, square=False), "x, not x², in s2"),
+    (lambda s, x, th, t, a: online_reference(s, x, th, t, a, resp="sd"), "σ for σ² in the responsibilities"),
+    (lambda s, x, th, t, a: online_reference(s, x, th, t, a, resp="no weights"), "π left out of the responsibilities"),
+    (lambda s, x, th, t, a: online_reference(s, x, th, t, a, resp="naive"), "exp without log-sum-exp (underflow)"),
+    (lambda s, x, th, t, a: tuple(np.sum(v) for v in online_reference(s, x, th, t, a)), "wrong shape"),
+]
+CORPUS = CORPUS + [("06-louis", a, e) for a, e in DEEPER_LOUIS]
+CORPUS = CORPUS + [("06-squarem", a, e) for a, e in DEEPER_SQUAREM]
+CORPUS = CORPUS + [("06-poisson-m-step", a, e) for a, e in DEEPER_POISSON]
+CORPUS = CORPUS + [("06-online-step", a, e) for a, e in DEEPER_ONLINE]

@@ -4,8 +4,16 @@ Used by tests/test_slides.py (and handy from a shell: ``python tests/deck_geomet
 For each slide, with all its fragments shown, it reports what a person at the
 back of the room would notice: content taller or wider than the 1280×720
 slide, a block that scrolls sideways, prose under 20 px or code under 14 px
-on screen, a figure shrunk below 60 % of its size, or a widget's text form
-(``VBox(...)``) where a figure should be.
+on screen, a figure shrunk below 60 % of its size, a widget's text form
+(``VBox(...)``) where a figure should be, a blank slide (no visible text or
+image), a slide without a heading, content under the ◀ ▶ controls or the
+slide number, ``### BEGIN SOLUTION`` (or any solution or hidden marker) on a
+slide, and a passed check on a slide that is not a solution slide (its
+``<section>``'s ``data-emkit-kind``, written by emkit.slides.prepare).
+
+``print_margins`` measures the PDF handout's layout (reveal.js's
+``?print-pdf`` pages, which Chromium prints one to a page): how close any
+text or image comes to the edges of its page.
 """
 
 from __future__ import annotations
@@ -82,7 +90,59 @@ for (const img of slide.querySelectorAll('img')) {
   minFigure = Math.min(minFigure, s);
   if (s < 0.6) problems.push('a figure shrunk to ' + Math.round(100 * s) + ' % of its size');
 }
-const heading = slide.querySelector('h1, h2, h3');
+// what is drawn: text (each line's box) and images, outside speaker notes and MathJax's hidden copies
+const drawn = [];
+const skip = n => n.closest('aside.notes, .MathJax_Preview, .MJX_Assistive_MathML, script, style, .emkit-help');
+const walker = document.createTreeWalker(slide, NodeFilter.SHOW_TEXT);
+for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+  const el = t.parentElement;
+  if (!t.textContent.trim() || !el || skip(el)) continue;
+  const cs = getComputedStyle(el);
+  if (cs.visibility === 'hidden' || parseFloat(cs.opacity) === 0) continue;
+  const range = document.createRange(); range.selectNodeContents(t);
+  for (const q of range.getClientRects()) {
+    if (q.width > 0 && q.height > 0) drawn.push([q, cut(t.textContent.trim(), 30)]);
+  }
+}
+for (const el of slide.querySelectorAll('img, svg, canvas')) {
+  if (skip(el)) continue;
+  const q = el.getBoundingClientRect();
+  if (q.width > 0 && q.height > 0 && getComputedStyle(el).visibility !== 'hidden') {
+    drawn.push([q, el.tagName.toLowerCase()]);
+  }
+}
+const inside = drawn.filter(([q]) => q.right > 0 && q.bottom > 0 && q.left < W && q.top < H);
+if (!inside.length) problems.push('a blank slide: no visible text or image');
+// the ◀ ▶ controls and the slide number sit over the slide: nothing drawn may be under them
+const chrome = [];
+for (const el of document.querySelectorAll('.reveal .controls button, .reveal .slide-number')) {
+  const cs = getComputedStyle(el);
+  if (cs.display === 'none' || cs.visibility === 'hidden' || parseFloat(cs.opacity) === 0) continue;
+  const q = el.getBoundingClientRect();
+  if (q.width > 0 && q.height > 0) chrome.push([q, el.className || el.tagName]);
+}
+for (const [q, what] of drawn) {
+  for (const [c, name] of chrome) {
+    if (q.left < c.right - 1 && q.right > c.left + 1 && q.top < c.bottom - 1 && q.bottom > c.top + 1) {
+      problems.push('under the ' + name + ': ' + what);
+    }
+  }
+}
+const kind = slide.dataset.emkitKind || (slide.parentElement && slide.parentElement.dataset.emkitKind) || '';
+const text = slide.innerText || '';
+for (const marker of ['### BEGIN SOLUTION', '### END SOLUTION', '### BEGIN HIDDEN', '### END HIDDEN']) {
+  if (text.includes(marker)) problems.push('shows ' + marker);
+}
+if (/passed\. Well done!/.test(text) && kind !== 'solution') {
+  problems.push('a passed check on a ' + (kind || 'course') + ' slide');
+}
+const headings = Array.from(slide.querySelectorAll('h1, h2, h3')).filter(h => {
+  if (skip(h)) return false;
+  const q = h.getBoundingClientRect();
+  return q.width > 0 && q.height > 0 && h.textContent.trim();
+});
+if (!headings.length) problems.push('no heading');
+const heading = headings[0];
 let title = '';
 if (heading) {
   const copy = heading.cloneNode(true);
@@ -91,10 +151,45 @@ if (heading) {
 } else {
   title = cut((slide.innerText || '').trim(), 50);
 }
-return {h: h, v: v, title: title,
+return {h: h, v: v, title: title, kind: kind,
         problems: problems, bottom: Math.round(bottom), minProse: minProse, minCode: minCode, minFigure: minFigure,
         scale: scale};
 """
+
+
+PRINT_MARGINS = r"""
+const out = [];
+const pages = document.querySelectorAll('.reveal .slides .pdf-page');
+pages.forEach((page, n) => {
+  const p = page.getBoundingClientRect();
+  let least = 1e9, what = '';
+  const note = (q, label) => {
+    if (q.width <= 0 || q.height <= 0) return;
+    const m = Math.min(q.left - p.left, p.right - q.right, q.top - p.top, p.bottom - q.bottom);
+    if (m < least) { least = m; what = label; }
+  };
+  const skip = n => n.closest(
+    'aside.notes, .speaker-notes-pdf, .MathJax_Preview, .MJX_Assistive_MathML, script, style');
+  const walker = document.createTreeWalker(page, NodeFilter.SHOW_TEXT);
+  for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+    const el = t.parentElement;
+    if (!t.textContent.trim() || !el || skip(el)) continue;
+    const cs = getComputedStyle(el);
+    if (cs.display === 'none' || cs.visibility === 'hidden') continue;
+    const range = document.createRange(); range.selectNodeContents(t);
+    for (const q of range.getClientRects()) note(q, t.textContent.trim().slice(0, 30));
+  }
+  for (const el of page.querySelectorAll('img, svg')) if (!skip(el)) note(el.getBoundingClientRect(), el.tagName);
+  out.push({page: n + 1, width: Math.round(p.width), height: Math.round(p.height), margin: least, what: what});
+});
+return out;
+"""
+
+
+def print_margins(driver) -> list[dict]:
+    """For each page of a deck loaded with ``?print-pdf``: its size and how near (px) any text or image comes
+    to one of its edges (``margin``, ``what``)."""
+    return driver.execute_script(PRINT_MARGINS)
 
 
 def slide_indices(driver) -> list[tuple[int, int]]:
@@ -133,6 +228,7 @@ if __name__ == "__main__":  # python tests/deck_geometry.py build/slides [NAME..
     folder = Path(sys.argv[1])
     names = sys.argv[2:] or [p.name.split(".")[0] for p in sorted(folder.glob("*.slides.html"))]
     driver = slides.browser()
+    slides.set_viewport(driver, 1280, 720)
     total = bad = 0
     try:
         for name in names:

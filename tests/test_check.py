@@ -349,3 +349,101 @@ def test_the_registry_points_each_exercise_at_its_notebook_and_check():
     readme = (root / "README.md").read_text()
     for ex in EXERCISES.values():
         assert f"`{ex.check_name}(" in readme, ex.check_name
+
+
+# --- feedback that never blames the wrong thing (issue 28, items 4 and 5) --------------------------------
+
+
+def test_a_means_array_with_k_equal_d_is_never_called_a_covariance():
+    """Weighted means in 3-D with three components: a K×D array that happens to be square."""
+
+    def one_entry_off(X, R):
+        m = gmm.update_means(X, R)
+        if m.shape[0] == m.shape[1]:
+            m = m.copy()
+            m[0, 2] += 0.3
+        return m
+
+    text = str(check.weighted_means(one_entry_off))
+    assert "covariance" not in text and "variances" not in text and "off-diagonal" not in text
+    assert "only row 0 differs (component 0)" in text
+
+
+def test_broadcasting_hint_names_the_axes_that_met():
+    text = str(check.weighted_means(lambda X, R: (R.T @ X) / R.sum(0)))
+    assert "(K, D) = (3, 2)" in text and "one value per component" in text
+    assert "per-point" not in text and "(N, K) or (N, D)" not in text
+    text = str(check.responsibilities(lambda L: np.exp(L) / np.exp(L).sum(axis=1)))
+    assert "(N, K)" in text and "one value per point" in text
+
+
+def test_a_factor_per_row_of_responsibilities_is_per_point():
+    def half_some_rows(L):
+        r = np.exp(L - L.max(1, keepdims=True))
+        r /= r.sum(1, keepdims=True)
+        return r * np.where(np.arange(len(L)) % 2 == 0, 0.5, 1.0)[:, None]
+
+    text = str(check.responsibilities(half_some_rows))
+    assert "each point's values" in text and "off by its own factor" in text
+    assert "each component's" not in text
+
+
+def test_the_complete_data_log_likelihood_handed_in_is_told_so():
+    from emkit.symbolic import complete_log_likelihood
+
+    for answer in (complete_log_likelihood(), complete_log_likelihood().subs(V.Z1[i], T1[i])):
+        result = check.q_function(answer)
+        assert result.slips == ["the complete-data log-likelihood, not its expectation"]
+        text = str(result)
+        assert "complete-data log-likelihood log L(θ; x, Z) itself" in text
+        assert "did not reach the summand" not in text and "If you wrote" not in text
+
+
+def test_q_counterexamples_show_both_parameter_sets_and_the_part_that_differs():
+    from check_corpus import q_with
+
+    text = str(check.q_function(q_with(log1=0, log2=0)))
+    assert "θa: tau = " in text and "θb: tau = " in text
+    assert (
+        "the part(s) of Q that differ" in text and "τ: tau " in text and "component 1" not in text.split("differ:")[1]
+    )
+
+    text = str(check.q_value(lambda X, R, w, m, S: float(np.sum(R * gmm.log_gaussian_density(X, m, S)))))
+    assert "theta_a = (np.array(" in text and "theta_b = (np.array(" in text and "X = np.array(" in text
+    assert "the weights π" in text and "yours by 0" in text
+    assert "np.log(weights)" in text  # more than the formula the exercise already shows
+
+
+def test_fallback_hints_do_not_hand_over_the_answer():
+    from emkit.check import numeric
+
+    def unrelated(expr_text):
+        return check.q_function(expr_text)
+
+    text = str(unrelated("Sum(T1[i]*x[i], (i, 1, N))"))  # no θ in it at all
+    assert "the same value for every θ" in text and "-0 times" not in text
+    text = str(unrelated("Sum(T1[i]*(x[i]-mu1)**2*tau + T2[i]*log(Sigma2), (i, 1, N))"))  # nothing simple
+    assert "log N(x[i] | μ1, Σ1)) + T2[i]" not in text and "expectation" in text
+    assert "(S_k + Ψ) / (N_k + ν + D + 1)" not in numeric.MAP_COVARIANCE.fallback
+
+
+def test_by_hand_values_accept_rounding_and_name_slips():
+    assert check.one_responsibility("0.215").passed and check.one_responsibility(0.219).passed
+    assert not check.one_responsibility(0.23).passed
+    assert check.one_responsibility(1.7).parts[0].hint.startswith("a responsibility is a probability")
+    assert not check.one_responsibility(None).answered and not check.coins_by_hand(None).answered
+    assert "function" in str(check.coins_by_hand(lambda: 0.71))
+    assert check.coins_by_hand(np.float32(0.713)).passed
+
+
+def test_the_by_hand_tables_are_covered_by_the_corpus_and_their_slips_are_far_apart():
+    from itertools import combinations
+
+    from emkit.check import by_hand
+
+    covered = {expected for _ex, _a, expected in CORPUS}
+    for ex in (by_hand.ONE_R_EXERCISE, by_hand.COINS_EXERCISE):
+        assert {s.slip for s in ex.slips} <= covered
+        values = [ex.right] + [s.value for s in ex.slips]
+        assert min(abs(a - b) for a, b in combinations(values, 2)) > 2 * ex.tolerance
+    assert {m.slip for m in by_hand.MISSING_M_STEP.mistakes} <= covered

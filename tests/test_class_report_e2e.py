@@ -54,7 +54,10 @@ COPY = (  # the same loop, every name changed, a comment added, other spacing
     "        out.append(winner)\n"
     "    return np.array(out)\n"
 )
-UPDATE = "def update_step(X, labels, n_clusters):\n    return np.stack([X[labels == k].mean(0) for k in range(n_clusters)])\n"
+UPDATE = (
+    "def update_step(X, labels, n_clusters):\n"
+    "    return np.stack([X[labels == k].mean(0) for k in range(n_clusters)])\n"
+)
 UPDATE_N = (
     "def update_step(X, labels, n_clusters):\n"
     "    return np.stack([X[labels == k].sum(0) for k in range(n_clusters)]) / len(X)\n"

@@ -51,6 +51,22 @@ def test_readme_quick_start_is_two_commands():
     assert "python3 course.py test" in ci
 
 
+def test_readme_is_a_front_door():
+    """At most 160 lines: the two commands, every notebook on the course map, each use's guide, the website."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 160
+    assert "python3 course.py lab" in readme and "python3 course.py test" in readme
+    assert "python3 course.py site" in readme
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        assert f"`{notebook.stem}`" in readme, f"{notebook.name} is missing from the README's course map"
+    for guide in ("learners", "lecturers", "instructors", "maintainers", "performance"):
+        assert f"](docs/{guide}.md)" in readme, guide
+        assert (ROOT / "docs" / f"{guide}.md").is_file()
+    for linked in re.findall(r"\]\(((?!https?:)[^)#]+)", readme):
+        assert (ROOT / linked).exists(), f"README links to {linked}, which is not there"
+    assert "MIT" in readme and (ROOT / "LICENSE").is_file() and (ROOT / "CITATION.cff").is_file()
+
+
 def test_old_faithful_ships_with_its_source_note():
     X = datasets.old_faithful()
     assert X.shape == (272, 2)

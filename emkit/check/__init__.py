@@ -44,6 +44,7 @@ from .algebra import mu_update, q_function, sigma_update, tau_update
 from .by_hand import coins_by_hand, missing_m_step, one_responsibility
 from .custom import Checker
 from .mixtures import sample_mixture, tied_covariance
+
 # isort: on
 from .numeric import (
     e_step,
@@ -60,6 +61,7 @@ from .results import CheckResult, Part
 from .running import TIME_LIMIT
 
 # isort: split
+from .deeper import online_em_step, poisson_m_step, squarem_step, weight_information  # the same cycle
 from .hmm_checks import forward_step, transition_update  # after .registry, which imports it (a cycle)
 
 __all__ = [
@@ -81,13 +83,17 @@ __all__ = [
     "missing_m_step",
     "mu_update",
     "one_responsibility",
+    "online_em_step",
+    "poisson_m_step",
     "q_function",
     "q_value",
     "responsibilities",
     "sample_mixture",
     "sigma_update",
+    "squarem_step",
     "tau_update",
     "tied_covariance",
     "transition_update",
+    "weight_information",
     "weighted_means",
 ]

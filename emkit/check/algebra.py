@@ -36,8 +36,8 @@ def _vocabulary():
     return symbolic, symbolic.V
 
 
-def _fmt(a) -> str:
-    return np.array2string(np.asarray(a, dtype=float), precision=4, suppress_small=True)
+def _fmt(a, precision: int = 4) -> str:
+    return np.array2string(np.asarray(a, dtype=float), precision=precision, suppress_small=True)
 
 
 # ---------------------------------------------------------------------------
@@ -127,18 +127,7 @@ def check_vocabulary(expr, solving_for=None):
             raise AnswerFailed(f"sums must run over i from 1 to N: Sum(..., (i, 1, N)); you wrote {s.limits}")
     for ind in expr.atoms(sp.Indexed):
         if ind.base == V.Z1:
-            inside = any(ind in s.function.atoms(sp.Indexed) for s in expr.atoms(Sum))
-            raise AnswerFailed(
-                "your answer still contains Z1[i], the hidden indicator we never observe"
-                + (
-                    ". If you wrote Sum(...).subs(Z1[i], T1[i]): that substitution does not reach the summand, "
-                    "because i is the Sum's own (bound) index. Substitute inside the summand instead "
-                    "(complete.function.subs(Z1[i], ...), then total(...) again), or use .xreplace."
-                    if inside
-                    else ": replace it by its expectation T1[i]."
-                ),
-                slip="the Z1 substitution did not reach the summand" if inside else "Z1 left in the answer",
-            )
+            _refuse_hidden_indicator(expr, ind)
         if ind.base not in (V.x, V.T1, V.T2):
             raise AnswerFailed(f"{ind.base} is not in the vocabulary; the data are x[i], T1[i], T2[i]")
         if ind.indices != (V.i,):
@@ -165,6 +154,48 @@ def check_vocabulary(expr, solving_for=None):
         raise AnswerFailed(f"{outside[0]} appears outside a Sum over i: every x[i], T1[i], T2[i] must be summed")
 
 
+#: What is said when an answer still holds Z1[i]: the complete-data log-likelihood handed in unchanged ...
+COMPLETE_UNCHANGED = "the complete-data log-likelihood, not its expectation"
+#: ... or some other expression with the hidden indicator left in it.
+Z1_LEFT = "Z1 left in the answer"
+
+_SUBS_NOTE = (
+    " (In case you tried .subs on the whole Sum: it returns the Sum unchanged, because i is the Sum's own "
+    "bound index. Work on the summand, complete.function, and wrap the result in total(...) again.)"
+)
+
+
+def _refuse_hidden_indicator(expr, ind):
+    """An answer with Z1[i] in it: say whether it is the complete-data log-likelihood itself, without guessing how."""
+    import sympy as sp
+    from sympy.concrete.summations import Sum
+
+    symbolic, V = _vocabulary()
+    inside = any(ind in s.function.atoms(sp.Indexed) for s in expr.atoms(Sum))
+    complete = symbolic.complete_log_likelihood()
+    try:
+        unchanged = expr == complete or sp.expand(expr - complete) == 0
+    except Exception:  # noqa: BLE001 - SymPy could not tell: treat it as another expression
+        unchanged = False
+    if unchanged:
+        raise AnswerFailed(
+            "your answer is the complete-data log-likelihood log L(θ; x, Z) itself, unchanged: it still holds "
+            "Z1[i], the indicator of point i's hidden label, which we never observe. Q(θ | θᵗ) is its "
+            "*expectation* over the hidden labels under the old parameters θᵗ. Under θᵗ, Z1[i] is 1 with "
+            "probability T1[i] and 0 with probability T2[i]: take that expectation of each term of the sum."
+            + _SUBS_NOTE,
+            slip=COMPLETE_UNCHANGED,
+        )
+    raise AnswerFailed(
+        "your answer still contains Z1[i], the hidden indicator we never observe"
+        + (
+            ": an answer may use only what is known after the E-step. In the expectation, Z1[i] is replaced by "
+            "its expected value under θᵗ, T1[i]." + (_SUBS_NOTE if inside else "")
+        ),
+        slip=Z1_LEFT,
+    )
+
+
 # ---------------------------------------------------------------------------
 # Numbers
 # ---------------------------------------------------------------------------
@@ -180,12 +211,12 @@ def numeric_cases(rng, n_cases: int = 4) -> list[dict]:
     while len(cases) < n_cases:
         n = int(rng.integers(5, 10))
         x = np.round(rng.normal(size=n) * 1.5, 3)
-        theta_t = {
-            "tau_t": float(rng.uniform(0.25, 0.75)),
-            "mu1_t": float(rng.normal() - 0.8),
-            "mu2_t": float(rng.normal() + 0.8),
-            "Sigma1_t": float(rng.uniform(1.0, 3.0)),
-            "Sigma2_t": float(rng.uniform(1.0, 3.0)),
+        theta_t = {  # rounded, so that a counterexample's printed values reproduce it exactly
+            "tau_t": round(float(rng.uniform(0.25, 0.75)), 3),
+            "mu1_t": round(float(rng.normal() - 0.8), 3),
+            "mu2_t": round(float(rng.normal() + 0.8), 3),
+            "Sigma1_t": round(float(rng.uniform(1.0, 3.0)), 3),
+            "Sigma2_t": round(float(rng.uniform(1.0, 3.0)), 3),
         }
         p1 = theta_t["tau_t"] * _normal_pdf(x, theta_t["mu1_t"], theta_t["Sigma1_t"])
         p2 = (1 - theta_t["tau_t"]) * _normal_pdf(x, theta_t["mu2_t"], theta_t["Sigma2_t"])
@@ -196,11 +227,11 @@ def numeric_cases(rng, n_cases: int = 4) -> list[dict]:
         for _ in range(2):
             thetas.append(
                 {
-                    "tau": float(rng.uniform(0.2, 0.8)),
-                    "mu1": float(rng.normal()),
-                    "mu2": float(rng.normal()),
-                    "Sigma1": float(rng.uniform(0.5, 2)),
-                    "Sigma2": float(rng.uniform(0.5, 2)),
+                    "tau": round(float(rng.uniform(0.2, 0.8)), 3),
+                    "mu1": round(float(rng.normal()), 3),
+                    "mu2": round(float(rng.normal()), 3),
+                    "Sigma1": round(float(rng.uniform(0.5, 2)), 3),
+                    "Sigma2": round(float(rng.uniform(0.5, 2)), 3),
                 }
             )
         cases.append({"x": x, "T1": T1, "theta_t": theta_t, "thetas": thetas})
@@ -255,7 +286,14 @@ def _values(ex: ExpressionExercise, expr, cases) -> np.ndarray:
     return np.array(out)
 
 
-def _describe(got, exp, cases) -> str:
+def _describe(got, exp, cases, differences: bool = False) -> str:
+    if np.allclose(got, 0.0, atol=1e-12) and not np.allclose(exp, 0.0, atol=1e-12):
+        if differences:
+            return (
+                "your Q has the same value for every θ: it does not depend on τ, μ1, μ2, Σ1 or Σ2 at all, so "
+                "the M-step could not use it. Q must be a function of the new parameters θ."
+            )
+        return "your expression is 0 on every data set."
     with np.errstate(all="ignore"):
         ratio = got / exp
         diff = got - exp
@@ -308,18 +346,57 @@ def run_expression(ex: ExpressionExercise, answer, seed: int | None = None) -> C
             slip, hint = mistake_slip, message
             break
     if not hint:
-        hint = _describe(got, expected, cases) or ex.fallback
+        hint = _describe(got, expected, cases, ex.differences) or ex.fallback
     used = {str(s) for s in ex.prepare(expr).free_symbols}
-    theta = {k: round(v, 4) for k, v in {**case["theta_t"], **case["thetas"][0]}.items() if k in used}
-    what = "Q should change by" if ex.differences else "the update should be"
-    yours = "yours changes by" if ex.differences else "your expression gives"
-    message = (
-        f"a counterexample: with\nx = {_fmt(case['x'])}\nT1 = {_fmt(case['T1'])}\n"
-        + (f"{theta}\n" if theta else "")
-        + f"{what} {expected[j]:.6g}; {yours} {got[j]:.6g}"
-        + (" (between two parameter values; only differences are compared)" if ex.differences else "")
+    data = (
+        f"a counterexample: with\nx = {_fmt(case['x'])}\nT1 = {_fmt(case['T1'], 6)}  (the responsibilities θᵗ gives)\n"
     )
+    if ex.differences:
+        message = data + _difference_counterexample(ex, expr, case, expected[j], got[j])
+    else:
+        theta = {k: v for k, v in {**case["theta_t"], **case["thetas"][0]}.items() if k in used}
+        message = (
+            data
+            + (f"{_show_theta(theta)}\n" if theta else "")
+            + (f"the update should be {expected[j]:.6g}; your expression gives {got[j]:.6g}")
+        )
     return CheckResult(ex.title, [Part(name, False, message, hint, slip=slip)])
+
+
+def _show_theta(theta: dict) -> str:
+    return ", ".join(f"{k} = {v:g}" for k, v in theta.items())
+
+
+#: The parts of θ in the two-Gaussian Q: Q = Q_τ(τ) + Q_1(μ1, Σ1) + Q_2(μ2, Σ2).
+PARTS = (("τ", ("tau",)), ("component 1 (μ1, Σ1)", ("mu1", "Sigma1")), ("component 2 (μ2, Σ2)", ("mu2", "Sigma2")))
+
+
+def _difference_counterexample(ex, expr, case, expected, got) -> str:
+    """Both parameter values, the difference, and which part of Q differs (θ changed one part at a time)."""
+    a, b = case["thetas"]
+    lines = [
+        f"θa: {_show_theta(a)}",
+        f"θb: {_show_theta(b)}",
+        f"Q(θa | θᵗ) − Q(θb | θᵗ) should be {expected:.6g}; yours gives {got:.6g} "
+        "(only differences are compared, so constants you dropped do not matter).",
+    ]
+    steps, here = [], dict(b)
+    for label, names in PARTS:
+        there = {**here, **{n: a[n] for n in names}}
+        sub = {"thetas": [there, here]}
+        right = _values(ex, ex.reference(), [{**case, **sub}])[0]
+        try:
+            yours = _values(ex, expr, [{**case, **sub}])[0]
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+            yours = float("nan")
+        if not np.isclose(right, yours, rtol=1e-8, atol=1e-9):
+            change = ", ".join(f"{n} {here[n]:g} → {a[n]:g}" for n in names)
+            steps.append(f"  {label}: {change}: Q should change by {right:.6g}; yours by {yours:.6g}")
+        here = there
+    if steps:
+        lines.append("Going from θb to θa one part at a time, the part(s) of Q that differ:")
+        lines += steps
+    return "\n".join(lines)
 
 
 _TABLES: dict = {}
@@ -638,7 +715,11 @@ def q_function(answer, seed: int | None = None) -> CheckResult:
         reference=symbolic.q_function,
         mistakes=_q_mistakes,
         differences=True,
-        fallback="Q = Σ_i [T1[i](log τ + log N(x[i] | μ1, Σ1)) + T2[i](log(1 − τ) + log N(x[i] | μ2, Σ2))].",
+        fallback=(
+            "start from the complete-data log-likelihood: in each term of its sum, Z1[i] switches component 1's "
+            "part on and 1 − Z1[i] component 2's. Q is the expectation of that sum under θᵗ: what is the "
+            "expectation of each term, given that Z1[i] is 1 with probability T1[i]?"
+        ),
         default_seed=14,
     )
     return run_expression(ex, answer, seed)

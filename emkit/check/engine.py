@@ -58,6 +58,9 @@ class Field:
     rtol: float = 1e-8
     atol: float = 1e-10
     centre: Callable[[Case], Any] | None = None  # subtracted before comparing (e.g. the data's mean)
+    # what each axis counts, for feedback in the array's own terms: ("component", "feature") for means,
+    # ("component", "feature", "feature") for covariances, ("point", "component") for responsibilities
+    axes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -205,7 +208,7 @@ def _verdict_at(got: Received, exp, f: Field, case: Case) -> tuple[bool, str]:
 def _receive(ex: FunctionExercise, fn, case: Case) -> dict:
     if ex.evaluate is not None:
         return ex.evaluate(fn, case)
-    return _read_fields(ex, call(fn, *case.args), case)
+    return _read_fields(ex, call(fn, *case.args, dims=case.dims), case)
 
 
 def _matching(ex: FunctionExercise, case: Case, received: dict) -> dict:
@@ -251,16 +254,16 @@ def _explain_case(ex: FunctionExercise, case: Case, received: dict, consistent: 
             messages.append(_nonfinite_explain(f, got.array))
         if found is not None:
             slip = slip or found.slip
-            hints.append(found.message)
+            hints.append((f.name, found.message))
         elif not finite:
-            hints.append(ex.nonfinite_hint(case, f.name) or "")
+            hints.append((f.name, ex.nonfinite_hint(case, f.name) or ""))
         else:
             if f.shape is None:
                 with np.errstate(all="ignore"):
                     how = _describe_number(float(got.array), float(exp), ex.factors(case, f.name))
             else:
                 with np.errstate(all="ignore"):
-                    how = compare.describe(got.array, exp, ex.factors(case, f.name))
+                    how = compare.describe(got.array, exp, ex.factors(case, f.name), axes=f.axes)
             if getattr(how, "kind", ""):
                 kinds.append(how.kind)
             if got.float32:
@@ -269,12 +272,26 @@ def _explain_case(ex: FunctionExercise, case: Case, received: dict, consistent: 
                     f"{f.name} is float32, which keeps about 7 significant digits: not enough for these values; "
                     "compute in float64." + (f" ({how})" if how else "")
                 )
-            hints.append(f"{f.name}: {how}" if how and len(ex.fields) > 1 else how)
+            hints.append((f.name, how))
     if not messages:
         return Part(case.name, True, note="; ".join(notes))
-    hint = " ".join(h for h in dict.fromkeys(hints) if h) or ex.fallback
+    hint = _join_hints(hints) or ex.fallback
     kind = "" if slip else (kinds[0] if kinds else "no simple description")
     return Part(case.name, False, "\n".join(messages), hint, slip=slip, note="; ".join(notes), kind=kind)
+
+
+def _join_hints(hints: list[tuple[str, str]]) -> str:
+    """One hint per wrong field; with several, each on its own line and named, never run together."""
+    said = [(name, text) for name, text in hints if text]
+    texts = list(dict.fromkeys(text for _, text in said))
+    if len(texts) <= 1:
+        return texts[0] if texts else ""
+    lines, seen = [], set()
+    for name, text in said:
+        if text not in seen:
+            seen.add(text)
+            lines.append(f"{name}: {text}")
+    return "\n".join(lines)
 
 
 def _describe_number(got: float, exp: float, factors: dict) -> str:

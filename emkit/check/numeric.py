@@ -207,6 +207,7 @@ UPDATE = FunctionExercise(
             ],
             rtol=1e-9,
             centre=lambda c: c.X.mean(0),
+            axes=("cluster", "feature"),
         ),
     ),
     cases=_update_cases,
@@ -320,6 +321,7 @@ RESPONSIBILITIES = FunctionExercise(
             causes=lambda c: [((c.dims["N"],), "a sum over the components without keepdims: one number per point.")],
             rtol=1e-8,
             atol=1e-9,
+            axes=("point", "component"),
         ),
     ),
     cases=_resp_cases,
@@ -447,9 +449,15 @@ WEIGHTED_MEANS = FunctionExercise(
             causes=lambda c: [
                 ((c.dims["D"],), "one mean only: there is one weighted mean per component (K rows)."),
                 ((c.dims["N"], c.dims["D"]), "one row per point: the sum over the points i is missing."),
+                (
+                    (c.dims["K"], c.dims["K"]),
+                    "a K×D array divided by the K counts N_k without [:, None]: numpy lined up N_k with the "
+                    "last axis and broadcast the result to K×K. Use N_k[:, None] so that row k is divided by N_k.",
+                ),
             ],
             rtol=1e-9,
             centre=lambda c: c.X.mean(0),
+            axes=("component", "feature"),
         ),
     ),
     cases=_wmeans_cases,
@@ -490,6 +498,12 @@ WEIGHTED_MEANS = FunctionExercise(
             "divided by N_k − 1",
             "a mean divides by N_k = Σ_i r_ik; N_k − 1 belongs to unbiased variance estimates.",
             lambda c: c.R.T @ c.X / (c.R.sum(0) - 1)[:, None],
+        ),
+        Mistake(
+            "missing [:, None] broadcasting",
+            "the counts N_k have shape (K,); without [:, None] numpy divides column j (feature j) by N_j, the "
+            "count of component j, instead of row k by N_k. (With K = D this runs without an error.)",
+            lambda c: (c.R.T @ c.X) / c.R.sum(0)[None, :],
         ),
     ),
     factors=lambda c, name: {"N / N_k": (len(c.X) / c.R.sum(0))[:, None]},
@@ -545,7 +559,7 @@ MISSING_CONDITIONAL = FunctionExercise(
     title="missing-data E-step: E[x₂ | x₁] and Var[x₂ | x₁]",
     signature="conditional_x2(x1, mean, cov) -> (cond_mean, cond_var)",
     fields=(
-        Field("cond_mean", shape=lambda c: (c.dims["R"],), rtol=1e-9, atol=1e-12),
+        Field("cond_mean", shape=lambda c: (c.dims["R"],), rtol=1e-9, atol=1e-12, axes=("point",)),
         Field("cond_var", shape=None, per_row_number=True, rtol=1e-9, atol=1e-12),
     ),
     cases=_conditional_cases,
@@ -697,16 +711,47 @@ def _q(X, R, w, m, c, **kw):
     return float(np.sum(R * (np.log(w) + _log_normal(X, m, c, **kw))))
 
 
+def _rounded_spd(rng, D):
+    """A covariance with entries of two decimals (printed exactly in a counterexample)."""
+    while True:
+        S = np.round(_spd(rng, D) * 0.6, 2)
+        S = (S + S.T) / 2
+        if np.linalg.eigvalsh(S).min() > 0.1:
+            return S
+
+
+def _q_theta(rng, K, D):
+    w = np.round(rng.dirichlet(np.ones(K) * 3), 2)
+    w[-1] = round(1.0 - w[:-1].sum(), 2)
+    return w, np.round(rng.normal(size=(K, D)), 2), np.stack([_rounded_spd(rng, D) for _ in range(K)])
+
+
 def _q_cases(rng):
+    """Small data sets with short decimals: a counterexample prints everything needed to redo it.
+
+    The learner's Q is evaluated at θb, then with one part of θ changed to θa's at a time (the weights π,
+    then component 1's μ and Σ, then component 2's, ...), ending at θa. The differences along that path
+    are compared: their sum is Q(θa) − Q(θb), and each one is the change of one part of Q.
+    """
     out = []
-    for name, N, D, K in [("1-D, two components", 12, 1, 2), ("2-D, three components", 40, 2, 3)]:
-        X = rng.normal(size=(N, D)) * 2
-        R = rng.dirichlet(np.ones(K), size=N)
-        thetas = [
-            (rng.dirichlet(np.ones(K) * 2), rng.normal(size=(K, D)), np.stack([_spd(rng, D) for _ in range(K)]))
-            for _ in range(3)
-        ]
-        out.append(Case(name=name, args=None, X=X, R=R, thetas=thetas, dims={"N": N, "K": K, "D": D}))
+    for name, N, D, K in [("1-D, two components", 5, 1, 2), ("2-D, three components", 6, 2, 3)]:
+        while True:
+            X = np.round(rng.normal(size=(N, D)) * 2, 2)
+            R = np.round(rng.dirichlet(np.ones(K) * 2, size=N), 2)
+            R[:, -1] = np.round(1.0 - R[:, :-1].sum(axis=1), 2)
+            if R.min() >= 0.05:
+                break
+        a, b = _q_theta(rng, K, D), _q_theta(rng, K, D)
+        path, here = [b], b
+        for part in range(K + 1):  # part 0: the weights; part k + 1: component k's mean and covariance
+            w, m, c = (np.array(v, copy=True) for v in here)
+            if part == 0:
+                w = a[0].copy()
+            else:
+                m[part - 1], c[part - 1] = a[1][part - 1], a[2][part - 1]
+            here = (w, m, c)
+            path.append(here)
+        out.append(Case(name=name, args=None, X=X, R=R, thetas=path, a=a, b=b, dims={"N": N, "K": K, "D": D}))
     return out
 
 
@@ -718,17 +763,49 @@ def _q_values(c, q):
 def _q_evaluate(fn, case):
     values, float32 = [], False
     for w, m, cov in case.thetas:
-        rec = read_number(call(fn, case.X, case.R, w, m, cov), "Q")
+        rec = read_number(call(fn, case.X, case.R, w, m, cov, dims=case.dims), "Q")
         float32 = float32 or rec.float32
         values.append(float(rec.array))
     return {"differences": Received(np.diff(values), [], float32)}
 
 
+def _py(a) -> str:
+    """An array as Python text that can be pasted into a cell: np.array([[0.3, 0.7], ...])."""
+    return f"np.array({np.round(np.asarray(a, dtype=float), 6).tolist()})"
+
+
+def _show_theta(theta) -> str:
+    w, m, c = theta
+    return f"({_py(w)}, {_py(m)}, {_py(c)})"
+
+
+def _q_parts(c) -> list[str]:
+    K = c.dims["K"]
+    return ["the weights π (Σ_i Σ_k r_ik log π_k)"] + [
+        f"component {k + 1}'s μ and Σ (Σ_i r_i{k + 1} log N(x_i | μ_{k + 1}, Σ_{k + 1}))" for k in range(K)
+    ]
+
+
 def _q_explain(case, name, got, exp):
-    return (
-        f"Q(θa) − Q(θb) should be {exp[0]:.6g}; yours gives {got[0]:.6g} "
-        "(only differences are compared, so dropped constants are fine)."
-    )
+    got, exp = np.asarray(got, dtype=float), np.asarray(exp, dtype=float)
+    lines = [
+        "a counterexample (paste these into a cell and call q_value(X, resp_NK, *theta_a) and with theta_b):",
+        f"X = {_py(case.X)}",
+        f"resp_NK = {_py(case.R)}",
+        f"theta_a = {_show_theta(case.a)}  # (weights, means, covariances)",
+        f"theta_b = {_show_theta(case.b)}",
+        f"Q(θa | θᵗ) − Q(θb | θᵗ) should be {exp.sum():.6g}; yours gives {got.sum():.6g} "
+        "(only differences are compared, so constants you dropped do not matter).",
+    ]
+    wrong = [k for k in range(len(exp)) if not np.isclose(got[k], exp[k], rtol=1e-7, atol=1e-8)]
+    if wrong and len(wrong) < len(exp):
+        lines.append("Changing one part of θ at a time (from θb's value to θa's), the part(s) of Q that differ:")
+    elif wrong:
+        lines.append("Changing one part of θ at a time (from θb's value to θa's), every part differs:")
+    parts = _q_parts(case)
+    for k in wrong:
+        lines.append(f"  {parts[k]}: should change by {exp[k]:.6g}; yours by {got[k]:.6g}")
+    return "\n".join(lines)
 
 
 def _lse(L):
@@ -756,7 +833,11 @@ Q_VALUE = FunctionExercise(
         ),
         Mistake(
             "log π_k missing",
-            "the log π_k term is missing: the hidden label's prior is part of the complete data.",
+            "your Q does not change when only the weights π change. In the complete data each point comes "
+            "with its label, and the probability of drawing label k is π_k: p(x_i, z_i = k | θ) = π_k "
+            "N(x_i | μ_k, Σ_k), so its log has a log π_k term, and the weights are parameters that the M-step "
+            "must estimate from it. In code: add np.log(weights) (shape K, it broadcasts over the rows) to the "
+            "N×K log-densities before weighting by resp_NK.",
             lambda c: _q_values(c, lambda X, R, w, m, cov: float(np.sum(R * _log_normal(X, m, cov)))),
         ),
         Mistake(
@@ -925,6 +1006,7 @@ E_STEP = FunctionExercise(
             ],
             rtol=1e-8,
             atol=1e-10,
+            axes=("point", "component"),
         ),
         Field("log_likelihood", shape=None, rtol=1e-8, atol=1e-8),
     ),
@@ -1121,8 +1203,15 @@ M_STEP = FunctionExercise(
                     "that is the covariances' shape: return (weights, means, covariances) in this order.",
                 ),
             ],
+            axes=("component",),
         ),
-        Field("means", shape=lambda c: (c.dims["K"], c.dims["D"]), rtol=1e-9, centre=lambda c: c.X.mean(0)),
+        Field(
+            "means",
+            shape=lambda c: (c.dims["K"], c.dims["D"]),
+            rtol=1e-9,
+            centre=lambda c: c.X.mean(0),
+            axes=("component", "feature"),
+        ),
         Field(
             "covariances",
             shape=lambda c: (c.dims["K"], c.dims["D"], c.dims["D"]),
@@ -1142,6 +1231,7 @@ M_STEP = FunctionExercise(
             ],
             rtol=1e-8,
             atol=1e-10,
+            axes=("component", "feature", "feature"),
         ),
     ),
     cases=_mstep_cases,
@@ -1298,6 +1388,7 @@ MAP_COVARIANCE = FunctionExercise(
             shape=lambda c: (c.dims["D"], c.dims["D"]),
             causes=lambda c: [((), "one number: Σ is a D×D matrix (the scatter plus the prior scale, over a count).")],
             rtol=1e-9,
+            axes=("feature", "feature"),
         ),
     ),
     cases=_map_cases,
@@ -1337,7 +1428,11 @@ MAP_COVARIANCE = FunctionExercise(
         ),
     ),
     factors=lambda c, name: {"N_k / (N_k + ν + D + 1)": c.Nk / (c.Nk + c.nu + c.D + 1)},
-    fallback="Σ_k = (S_k + Ψ) / (N_k + ν + D + 1), with S_k = Σ_i r_ik (x_i - μ_k)(x_i - μ_k)ᵀ.",
+    fallback=(
+        "write the prior's log-density beside the likelihood's part of Q: both are −(count/2) log det Σ − "
+        "½ tr(scatter · Σ⁻¹), so their sum has that form too. What are its count and its scatter? Then maximise "
+        "it as notebook 04 maximised the likelihood part alone."
+    ),
     default_seed=13,
 )
 

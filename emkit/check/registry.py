@@ -188,8 +188,7 @@ from . import by_hand, deeper, hmm_checks, mixtures  # noqa: E402 - they use Exe
 
 #: Every exercise of the course, by id, in course order.
 EXERCISES: dict[str, Exercise] = {
-    e.id: e
-    for e in _numbered(_LIST + by_hand.EXERCISES + mixtures.EXERCISES + deeper.EXERCISES + hmm_checks.EXERCISES)
+    e.id: e for e in _numbered(_LIST + by_hand.EXERCISES + mixtures.EXERCISES + deeper.EXERCISES + hmm_checks.EXERCISES)
 }
 
 
