@@ -97,3 +97,12 @@ def test_sampling_answers_of_the_wrong_form_get_clear_feedback():
     r = check.sample_mixture(lambda w, m, S, n, s: (np.zeros((n, 2)), np.full(n, 7)))
     assert "component indices 0..2" in str(r)
     assert not check.sample_mixture(lambda *a: (_ for _ in ()).throw(NotImplementedError)).answered
+
+
+@pytest.mark.parametrize("df", [1, 2, 3, 5, 10])
+def test_the_checks_chi2_bound_is_scipys_to_within_ten_percent(df):
+    from scipy.stats import chi2
+
+    from emkit.check.mixtures import _chi2_upper
+
+    assert abs(_chi2_upper(df) / chi2.ppf(1 - 1e-4, df) - 1) < 0.1
