@@ -595,7 +595,10 @@ def _q_mistakes():
         (
             "log τ terms missing",
             q(prior1=0, prior2=0),
-            "the log τ and log(1 − τ) terms are missing: the hidden label's prior belongs in Q.",
+            "your Q does not change when only τ changes (see the counterexample), so the M-step could not "
+            "estimate τ. In the complete data each point comes with its label, drawn with probability τ for "
+            "component 1 and 1 − τ for component 2: the complete-data log-likelihood has Z1[i] log τ + "
+            "(1 − Z1[i]) log(1 − τ) in every term, and Q keeps their expectation.",
         ),
         (
             "τ without its log",
