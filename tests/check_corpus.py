@@ -1149,3 +1149,58 @@ CORPUS = CORPUS + [("06-louis", a, e) for a, e in DEEPER_LOUIS]
 CORPUS = CORPUS + [("06-squarem", a, e) for a, e in DEEPER_SQUAREM]
 CORPUS = CORPUS + [("06-poisson-m-step", a, e) for a, e in DEEPER_POISSON]
 CORPUS = CORPUS + [("06-online-step", a, e) for a, e in DEEPER_ONLINE]
+
+
+# --- notebook 05: the tied covariance and sampling from a mixture --------------------------------
+
+
+def _tied_scatter(X, R, M, k, centre=None, weight=True):
+    d = X - (M[k] if centre is None else centre)
+    w = R[:, k] if weight else np.ones(len(X))
+    return (w[:, None] * d).T @ d
+
+
+TIED = [
+    (lambda X, R, M: sum(_tied_scatter(X, R, M, k) for k in range(R.shape[1])) / len(X), "pass"),
+    (lambda X, R, M: np.einsum("nk,nki,nkj->ij", R, X[:, None] - M[None], X[:, None] - M[None]) / len(X), "pass"),
+    (lambda X, R, M: np.mean([_tied_scatter(X, R, M, k) / R[:, k].sum() for k in range(R.shape[1])], axis=0),
+     "unweighted average of the components' covariances"),
+    (lambda X, R, M: sum(_tied_scatter(X, R, M, k) for k in range(R.shape[1])) / R.shape[1], "divided by K"),
+    (lambda X, R, M: sum(_tied_scatter(X, R, M, k) for k in range(R.shape[1])) / (len(X) - R.shape[1]),
+     "divided by N − K"),
+    (lambda X, R, M: sum(_tied_scatter(X, R, M, k, centre=0.0) for k in range(R.shape[1])) / len(X), "not centred"),
+    (lambda X, R, M: sum(_tied_scatter(X, R, M, k, centre=X.mean(0)) for k in range(R.shape[1])) / len(X),
+     "centred on the overall mean"),
+    (lambda X, R, M: sum(_tied_scatter(X, R, M, k, weight=False) for k in range(R.shape[1])) / len(X),
+     "without the responsibilities"),
+]  # fmt: skip
+
+
+def _draw(weights, means, covariances, n, seed, *, labels="weights", factor="cholesky"):
+    rng = np.random.default_rng(seed)
+    K, D = means.shape
+    z = rng.choice(K, size=n, p=weights) if labels == "weights" else rng.integers(K, size=n)
+    if factor == "cholesky":
+        L = np.linalg.cholesky(covariances)
+    elif factor == "sigma":
+        L = np.asarray(covariances)
+    else:  # only the variances
+        L = np.stack([np.diag(np.sqrt(np.diag(c))) for c in covariances])
+    return means[z] + np.einsum("nij,nj->ni", L[z], rng.normal(size=(n, D))), z
+
+
+def _draw_loop(weights, means, covariances, n, seed):
+    rng = np.random.default_rng(seed)
+    z = rng.choice(len(weights), size=n, p=weights)
+    return np.array([rng.multivariate_normal(means[k], covariances[k]) for k in z]), z
+
+
+SAMPLE = [
+    (_draw, "pass"),
+    (_draw_loop, "pass"),
+    (lambda w, m, S, n, s: _draw(w, m, S, n, s, labels="uniform"), "labels drawn uniformly"),
+    (lambda w, m, S, n, s: _draw(w, m, S, n, s, factor="sigma"), "Σ where its square root belongs"),
+    (lambda w, m, S, n, s: _draw(w, m, S, n, s, factor="diagonal"), "only the variances"),
+]
+
+CORPUS = CORPUS + [("05-tied", a, e) for a, e in TIED] + [("05-sample", a, e) for a, e in SAMPLE]
