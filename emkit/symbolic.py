@@ -62,6 +62,7 @@ __all__ = [
     "same_expression",
     "split_sums",
     "show",
+    "show_lines",
     "sums_as_symbols",
     "to_latex",
     "total",
@@ -296,6 +297,30 @@ def to_latex(expr) -> str:
 
 
 _ALONE = object()
+
+
+def show_lines(lhs: str, expr):
+    """Display ``lhs = expr`` over several lines, one term of the sum per line (for expressions wider than a slide).
+
+    A sum over the points is shown as ``Σ_i [ term₁ + term₂ + ... ]`` with one
+    term of its summand per line; any other expression, one of its top-level
+    terms per line.
+    """
+    from IPython.display import Math
+
+    if expr is None:
+        return show(lhs, None)
+    printer = _course_printer()
+    if isinstance(expr, Sum) and len(expr.limits) == 1:
+        inner, (index, lo, hi) = expr.function, expr.limits[0]
+        head = rf"\sum_{{{printer.doprint(index)}={printer.doprint(lo)}}}^{{{printer.doprint(hi)}}} \Big["
+        tail = r"\Big]"
+    else:
+        inner, head, tail = expr, "", ""
+    terms = sp.Add.make_args(sp.expand(inner, deep=False, mul=False, multinomial=False, log=False, power_exp=False))
+    lines = [printer.doprint(t) for t in terms]
+    body = r" \\ &\quad + ".join(lines).replace("+ -", "- ")
+    return Math(rf"\begin{{aligned}} {lhs} &= {head} {body} {tail} \end{{aligned}}")
 
 
 def show(lhs, rhs=_ALONE):

@@ -334,3 +334,10 @@ def test_expressions_are_shown_in_the_glossarys_notation():
     for value in (text, shown, symbolic.to_latex(symbolic.derive_sigma_2x2()["precision"])):
         assert "*" not in value and "T1" not in value and "tau" not in value
     assert symbolic.show(r"\tau", V.tau).data == r"\tau = \pi_{1}"
+
+
+def test_long_expressions_are_shown_one_term_per_line():
+    shown = symbolic.show_lines(r"\log L", symbolic.complete_log_likelihood()).data
+    assert shown.startswith(r"\begin{aligned}") and shown.count(r"\\") == 1 and r"\sum_{i=1}^{N} \Big[" in shown
+    assert "*" not in shown and "Z1" not in shown and "z_{i1}" in shown
+    assert symbolic.show_lines("Q", None).data == r"Q = \text{(not answered yet)}"
