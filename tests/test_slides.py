@@ -168,18 +168,20 @@ def test_every_slide_fits_a_1280x720_projector(path, mode, built_decks):
     results = measure(driver)
     deck = prepared(SOURCES / path.name, mode == "student")
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-    # a screenshot of every slide (failing ones included, to look at)
+    # a screenshot of every slide (failing ones included, to look at); the student deck's slides are the
+    # lecturer deck's without the solutions, so its per-slide screenshots and axe-core runs would repeat them
+    full = mode != "student"
     shots = BUILD / FOLDERS[mode] / "screenshots" / path.stem
     if shots.exists():
         shutil.rmtree(shots)
     shots.mkdir(parents=True)
-    for r in results:
+    for r in results if full else [r for r in results if r["problems"]]:
         driver.execute_script("Reveal.slide(arguments[0], arguments[1])", r["h"], r["v"])
         driver.save_screenshot(str(shots / f"{r['h']:02d}-{r['v']:02d}.png"))
     # axe-core: the page as a whole on its first slide, then every slide with its fragments shown
     driver.execute_script("Reveal.slide(0, 0)")
     violations = [(1, v) for v in axe_violations(driver)]
-    for n, (h, v) in enumerate(slide_indices(driver), start=1):
+    for n, (h, v) in enumerate(slide_indices(driver) if full else [], start=1):
         driver.execute_script(
             "Reveal.slide(arguments[0], arguments[1]);"
             "Reveal.getCurrentSlide().querySelectorAll('.fragment').forEach(f => f.classList.add('visible'));",
@@ -199,7 +201,8 @@ def test_every_slide_fits_a_1280x720_projector(path, mode, built_decks):
     if has_math:
         assert driver.execute_script("return document.querySelectorAll('.MathJax_CHTML').length") > 0
         assert "$$" not in driver.execute_script("return document.body.innerText")
-    assert len(list(shots.glob("*.png"))) == len(results)
+    if full:
+        assert len(list(shots.glob("*.png"))) == len(results)
 
 
 def test_navigation_is_linear_and_explained(built_decks):
