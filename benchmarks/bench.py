@@ -41,6 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emkit import datasets, gmm, kmeans  # noqa: E402
 
 REPEATS = 5
+# set these to limit BLAS and OpenMP threads (on a busy machine, spinning BLAS threads can cost more than they give)
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS: dict = {}  # what --json writes: one list of rows per section, plus the machine
 
@@ -382,6 +384,11 @@ def main():
     started = datetime.datetime.now(datetime.UTC)
     RESULTS.update(machine=machine(), platform=platform.platform(), repeats=REPEATS, command=sys.argv[1:])
     RESULTS["load_average_at_start"] = _load_average()  # other work on the machine slows every timing
+    import os
+
+    RESULTS["environment"] = {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ}
+    if RESULTS["environment"]:
+        print("Thread settings:", ", ".join(f"{k}={v}" for k, v in RESULTS["environment"].items()))
     print("Machine:", RESULTS["machine"])
     rate = matmul_gflops()
     RESULTS["matmul_gflops"] = rate

@@ -164,7 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         if pdf and (slides.chromium() is None or shutil.which("chromedriver") is None):
             print("no Chromium and chromium-driver here: the site's decks come without PDF handouts", flush=True)
             pdf = False
-        index = site.build(Path.cwd(), args.output, pdf=pdf)
+        try:
+            index = site.build(Path.cwd(), args.output, pdf=pdf)
+        except site.MissingAltText as exc:
+            print(f"emkit site: {exc}", file=sys.stderr)
+            return 2
         print(f"wrote {index}: open it in a browser (it needs no network)", flush=True)
         return 0
     if args.command == "export":

@@ -32,9 +32,18 @@ Book 1 stack) from a source folder that this module writes into
 Everything a page loads is on disk: MathJax 4 (its SVG output, which needs no
 web fonts, and its font's glyph data) is installed from the npm registry at
 build time and served from ``_static``; it breaks a display equation wider
-than the column into lines. The theme's scripts and icons ship with it. The result opens from
-``file://`` with no network (``tests/test_site.py`` checks every page in a
-browser, at 1280×800 and at 390×844, with axe-core).
+than the column into lines. The theme's scripts and icons ship with it. The
+result opens from ``file://`` with no network (``tests/test_site.py`` checks
+every page in a browser, at 1280×800 and at 390×844, with axe-core).
+
+On top of the theme, ``templates/site/site.css`` and ``site.js`` (served as
+``_static/emkit-site.*``): the ☰ chapter menu and the contents button work
+on a tap (the theme binds only a hidden copy of each), one search field,
+code and output wrapped instead of scrolled sideways, tables that wrap (and
+show row by row on a phone), dark mode for the checks' reports, links
+underlined in running text, and search snippets that show formulas as text.
+After the build, :func:`_fix_pages` gives the theme's buttons names that
+match what they show.
 
 Alt text for figures
 --------------------
@@ -274,12 +283,12 @@ def _glossary_section(markdown: str) -> str:
     The notation's own heading goes (the page is the glossary), a subsection becomes a section, and
     "## Notation: one iteration" becomes "## One iteration".
 
-    >>> _glossary_section("## Notation (the glossary)\n\nA reference.")
-    'A reference.\n'
-    >>> _glossary_section("### Data and model\n\n| a |")
-    '## Data and model\n\n| a |\n'
-    >>> _glossary_section("## Notation: one iteration\ntext")
-    '## One iteration\ntext\n'
+    >>> _glossary_section("## Notation (the glossary)\\n\\nA reference.")
+    'A reference.\\n'
+    >>> _glossary_section("### Data and model\\n\\n| a |")
+    '## Data and model\\n\\n| a |\\n'
+    >>> _glossary_section("## Notation: one iteration\\ntext")
+    '## One iteration\\ntext\\n'
     """
     first, _, rest = markdown.partition("\n")
     if first.strip() == GLOSSARY_TITLE:
@@ -376,7 +385,8 @@ class _Relinker:
             copy_to = self.src / "_repo" / relative
             copy_to.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(resolved, copy_to)
-            new = "path:_repo/" + relative.as_posix()  # path: a download, even of a .md or .ipynb file
+            # an image is shown from its copy; a link to a file becomes a download (path:, even of a .md or .ipynb)
+            new = ("" if match.group(1).startswith("!") else "path:") + "_repo/" + relative.as_posix()
         return match.group(1) + new + match.group(3)
 
     def folder_page(self, folder: Path) -> str:
@@ -445,25 +455,27 @@ def _plot_kmeans(data, ax_n, ax_k):
         ax_n.plot([r["N"] for r in by_n], [r[key] for r in by_n], marker=marker, ls=style, color=colour, label=label)
         ax_k.plot([r["K"] for r in by_k], [r[key] for r in by_k], marker=marker, ls=style, color=colour, label=label)
     ax_n.set(xscale="log", yscale="log", xlabel="N (points)", ylabel="ms per iteration")
+    ax_n.set_xticks([r["N"] for r in by_n], [_fmt_n(r["N"]) for r in by_n], minor=False)
+    ax_n.set_xticks([], minor=True)
     ax_n.set_title(f"time against N (K = {k_fixed}, D = {d})")
     ax_k.set(xlabel="K (centres)", ylabel="ms per iteration", ylim=(0, None))
     ax_k.set_title(f"time against K (N = {_fmt_n(n_fixed)}, D = {d})")
     for ax in (ax_n, ax_k):
         ax.grid(True, which="major", alpha=0.3)
-    ax_k.legend(loc="upper left", frameon=False)
+    ax_k.figure.legend(loc="outside lower center", ncols=3, frameon=False)
     alt = (
-        f"Two line plots of k-means time per iteration (assign and update) in milliseconds. Left, against the "
+        f"Two line plots of k-means time per iteration (assign and update) in milliseconds. Top, against the "
         f"number of points N at K = {k_fixed} on log–log axes: emkit takes "
         + ", ".join(f"{r['emkit_ms']:.1f} ms at N = {_fmt_n(r['N'])}" for r in by_n)
         + "; scikit-learn with 2 threads takes "
         + ", ".join(f"{r['sklearn_ms']:.1f}" for r in by_n)
         + " ms at the same sizes, with 1 thread "
         + ", ".join(f"{r['sklearn_1thread_ms']:.1f}" for r in by_n)
-        + f" ms. Right, against the number of centres K at N = {_fmt_n(n_fixed)}: emkit "
+        + f" ms. Bottom, against the number of centres K at N = {_fmt_n(n_fixed)}: emkit "
         + ", ".join(f"{r['emkit_ms']:.1f} ms at K = {r['K']}" for r in by_k)
         + "; scikit-learn (2 threads) "
         + ", ".join(f"{r['sklearn_ms']:.1f}" for r in by_k)
-        + " ms. All three grow about linearly in N and in K."
+        + " ms."
     )
     return alt
 
@@ -482,13 +494,12 @@ def _plot_gmm(data, ax):
                        np.nan) for c in cases]  # fmt: skip
         bars = ax.bar(x + (j - (len(kinds) - 1) / 2) * width, values, width, label=f"{kind} covariances",
                       color=colours.get(kind, "0.5"))  # fmt: skip
-        ax.bar_label(bars, fmt="%.1f×", padding=2, fontsize=9)
-    ax.axhline(1.0, color="0.3", lw=1, ls="--")
-    ax.text(len(cases) - 0.5, 1.03, "as fast as scikit-learn", ha="right", va="bottom", fontsize=9, color="0.3")
-    ax.set_xticks(x, [f"N = {_fmt_n(n)}\nD = {d}, K = {k}" for n, d, k in cases])
+        ax.bar_label(bars, fmt="%.1f×", padding=2, fontsize=10)
+    ax.axhline(1.0, color="0.3", lw=1, ls="--", label="as fast as scikit-learn")
+    ax.set_xticks(x, [f"N = {_fmt_n(n)}\nD = {d}\nK = {k}" for n, d, k in cases])
     ax.set(ylabel="speed-up over scikit-learn (×)", ylim=(0, max(r["speedup"] for r in rows) * 1.2))
-    ax.set_title("Gaussian mixture: speed-up of emkit over scikit-learn, per iteration")
-    ax.legend(loc="upper left", frameon=False)
+    ax.set_title("Gaussian mixture: emkit's speed-up over scikit-learn, per iteration")
+    ax.figure.legend(loc="outside lower center", ncols=3, frameon=False)
     alt = (
         "Bar chart of emkit's speed-up over scikit-learn's GaussianMixture per EM iteration, one group of bars per "
         "case, a dashed line at 1 (as fast): "
@@ -506,7 +517,9 @@ def _plot_gmm(data, ax):
     return alt
 
 
-PLOTS = {"kmeans-time": ((11, 4.4), 2, _plot_kmeans), "gmm-speedup": ((11, 4.6), 1, _plot_gmm)}
+# sized for the text column (about 680 px, where 1 pt of the figure is about 1 px): 12 pt text reads at 12 px
+# there; the k-means panels are stacked, and each plot links to itself at full size, for a phone
+PLOTS = {"kmeans-time": ((6.6, 7.2), 2, _plot_kmeans), "gmm-speedup": ((6.6, 4.2), 1, _plot_gmm)}
 
 
 def performance_figures(data: dict, out: Path) -> dict[str, tuple[str, str]]:
@@ -522,8 +535,8 @@ def performance_figures(data: dict, out: Path) -> dict[str, tuple[str, str]]:
         section = "kmeans" if name.startswith("kmeans") else "gmm"
         if not data.get(section):
             continue
-        with plt.rc_context({"font.size": 11, "svg.hashsalt": "emkit", "svg.fonttype": "path"}):
-            fig, axes = plt.subplots(1, panels, figsize=size, layout="constrained")
+        with plt.rc_context({"font.size": 12, "svg.hashsalt": "emkit", "svg.fonttype": "path"}):
+            fig, axes = plt.subplots(panels, 1, figsize=size, layout="constrained")
             alt = draw(data, *(axes if panels > 1 else [axes]))
             fig.savefig(out / f"{name}.svg", metadata={"Date": None})
             plt.close(fig)
@@ -545,7 +558,8 @@ def _performance_page(markdown: str, root: Path, src: Path) -> str:
         if name not in figures:
             raise RuntimeError(f"docs/performance.md: no plot named {name!r} (known: {sorted(figures)})")
         file, alt = figures[name]
-        return f"```{{figure}} _perf/{file}\n:alt: {alt}\n:class: emkit-plot\n:width: 100%\n```"
+        options = f":alt: {alt}\n:class: emkit-plot\n:width: 100%\n:target: _images/{file}"  # a tap opens it whole
+        return f"```{{figure}} _perf/{file}\n{options}\n```"
 
     started = data.get("started", "")[:10]
     when = f" on {started}" if started else ""
@@ -557,6 +571,15 @@ def _performance_page(markdown: str, root: Path, src: Path) -> str:
         f"{data.get('matmul_gflops', float('nan')):.0f} GFLOP/s), "
         f"each time the median of {data.get('repeats', '?')} runs."
     )
+    settings = data.get("environment") or {}
+    if settings:
+        run += " Thread settings: " + ", ".join(f"`{k}={v}`" for k, v in settings.items()) + "."
+    loads = data.get("load_average_at_start"), data.get("load_average_at_end")
+    if all(loads):
+        run += (
+            f" The machine's load average (1 minute) was {loads[0][0]:.1f} at the start and {loads[1][0]:.1f} at "
+            "the end of the run."
+        )
     markdown = RUN_MARKER.sub(lambda m: run, markdown)
     return FIGURE_MARKER.sub(figure, markdown)
 
