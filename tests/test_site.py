@@ -68,23 +68,18 @@ def need_browser():
 def built(tmp_path_factory):
     need_browser()
     out = tmp_path_factory.mktemp("site") / "site"
-    # Figure cells still without alt text are listed by test_every_figure_cell_has_its_alt_text (xfail,
-    # with the list); only while there are any does the build give them a placeholder.
-    index = site.build(ROOT, out, decks=True, pdf=False, allow_missing_alt=bool(MISSING_ALT))
+    # No placeholder: a figure cell without alt text fails the build (and the test below names it).
+    index = site.build(ROOT, out, decks=True, pdf=False)
     return index.parent  # PDFs: tests/test_slides.py prints them
 
 
 # -- alt text ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    bool(MISSING_ALT),
-    reason="figure cells without metadata.emkit.alt (notebook, cell index): "
-    + ", ".join(f"{p} cell {i}" for p, i in MISSING_ALT),
-    strict=True,
-)
 def test_every_figure_cell_has_its_alt_text():
-    assert not MISSING_ALT
+    assert not MISSING_ALT, "figure cells without metadata.emkit.alt (notebook, cell index): " + ", ".join(
+        f"{p} cell {i}" for p, i in MISSING_ALT
+    )
 
 
 def test_the_build_fails_listing_the_figures_without_alt_text(tmp_path):
