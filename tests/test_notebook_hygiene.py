@@ -136,3 +136,12 @@ def test_rise_finds_its_stylesheet_and_a_theme_without_web_fonts(path):
 def test_student_versions_carry_no_speaker_notes(path):
     nb = json.loads(path.read_text(encoding="utf-8"))
     assert not [c for c in nb["cells"] if "notes" in c["metadata"].get("tags", [])]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_notebook_prints_a_timing(path):
+    """Outputs are compared by nbval, so a notebook shows counts (steps, evaluations), never wall-clock times."""
+    _, cells = code_cells(path)
+    for cell in cells:
+        source = "".join(cell["source"])
+        assert not re.search(r"\btime\.(perf_counter|time|monotonic)\b|\btimeit\b", source), source[:80]
