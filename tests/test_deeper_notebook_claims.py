@@ -406,7 +406,7 @@ def test_dm_eigenvalues_from_finite_difference_hessians(nb, text, faithful_fit):
     assert "0.2408, is the measured rate" in text and "(0.0097, 0.0041)" in text
     per_parameter = np.max(1 - np.diag(I_o) / np.diag(I_c))
     assert round(per_parameter, 3) == 0.065 and "at most 0.065" in text
-    assert "measured error ratio near θ̂: 0.2408" in output(nb, "eigenvalues of DM")
+    assert "measured error ratio near the maximum: 0.2408" in output(nb, "eigenvalues of DM")
 
 
 def test_standard_errors_table_against_hessian_bootstrap_and_sandwich(nb, text, faithful_fit):
@@ -459,7 +459,7 @@ def test_acceleration_counts_and_the_five_parameter_maximum(nb, text):
     out5 = output(nb, "def mixture_e_step")
     table = {line[:24].strip(): numbers(line[24:]) for line in out5.splitlines()[1:4]}
     assert table == {"plain EM": [3936, 0, 0.0], "SQUAREM": [160, 4, 0.0], "SQUAREM, no safeguard": [190, 0, 0.0211]}
-    assert "(EM's rate 0.984)" in out5 and "all three end at the same θ̂ (to 1e-5): True" in out5
+    assert "(EM's rate 0.984)" in out5 and "all three end at the same maximum (to 1e-5): True" in out5
     assert "3936 steps where SQUAREM needs 160" in text and "by 0.021 here" in text and "four cycles fall back" in text
     assert 91 / 10 > 9 and 3936 / 160 < 25 and "9 to 25 times fewer EM steps" in text
     # the common end point is the maximum of the five-parameter log-likelihood (scipy, from another start)

@@ -87,7 +87,10 @@ class CheckResult:
 
     def _repr_html_(self) -> str:
         if not self.answered:
-            return f'<div style="padding:6px;border-left:5px solid #999999"><b>{html.escape(self.summary())}</b></div>'
+            return (
+                '<div style="display:block;padding:6px;border-left:5px solid #999999">'
+                f'<p style="margin:0;font-weight:bold">{html.escape(self.summary())}</p></div>'
+            )
         colour = "#009E73" if self.passed else "#D55E00"
         rows = []
         for p in self.parts:
@@ -103,7 +106,8 @@ class CheckResult:
                 detail += f"<br><small>Note: {html.escape(p.note)}</small>"
             rows.append(f"<li>{mark} {html.escape(p.name)}{detail}</li>")
         return (
-            f'<div style="padding:6px;border-left:5px solid {colour}"><b>{html.escape(self.summary())}</b>'
+            f'<div style="display:block;padding:6px;border-left:5px solid {colour}">'
+            f'<p style="margin:0;font-weight:bold">{html.escape(self.summary())}</p>'
             f"<ul style='margin:4px 0'>{''.join(rows)}</ul></div>"
         )
 
