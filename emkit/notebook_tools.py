@@ -17,6 +17,8 @@ import re
 import time
 from pathlib import Path
 
+from .grading.assignment import check_module
+
 
 def execute(path: str | Path, timeout: int = 300, assignment=None) -> float:
     """Run a notebook top to bottom in a fresh kernel and save it with its outputs."""
@@ -131,7 +133,7 @@ def _specs(source_name: str | None, assignment) -> dict[str, _Spec]:
                 name = EXERCISES[q.exercise].check_name
                 call = f"from emkit import check\ncheck.{name}({q.answer})"
             else:
-                module, name = q.check.__module__, q.check.__qualname__
+                module, name = check_module(q.check), q.check.__qualname__
                 call = f"from {module} import {name}  # the instructor's check, handed out with this notebook\n"
                 call += f"{name}({q.answer})"
             specs[q.id] = _Spec(q.id, q.answer, q.kind, q.title or q.id, call, (name,))
@@ -291,7 +293,7 @@ def student(sources, out_dir: str | Path, *, run: bool = True, assignment=None) 
     written = []
     for q in assignment.questions if assignment is not None else []:  # the self-checks need the instructor's checks
         base = getattr(q.check, "_emkit_base", None)
-        module = Path(base or "") / f"{q.check.__module__.split('.')[0]}.py"
+        module = Path(base or "") / f"{check_module(q.check).split('.')[0]}.py"
         if q.exercise is None and base and module.is_file() and not (out_dir / module.name).exists():
             shutil.copy(module, out_dir / module.name)
             written.append(out_dir / module.name)

@@ -38,6 +38,8 @@ import ast
 
 import sympy as sp
 
+from . import safe_ast
+
 __all__ = ["AnswerSyntaxError", "parse_answer"]
 
 MAX_CHARS = 2000
@@ -94,7 +96,7 @@ def parse_answer(text: str) -> sp.Expr:
     if len(text) > MAX_CHARS:
         raise AnswerSyntaxError(f"the answer is {len(text)} characters long; at most {MAX_CHARS} are read")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = safe_ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise AnswerSyntaxError(f"not a formula Python can read ({exc.msg})") from None
     except (ValueError, MemoryError, RecursionError):

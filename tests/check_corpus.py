@@ -615,6 +615,54 @@ MORE += [
 ]
 CORPUS = CORPUS + MORE
 
+
+# --- a first-time learner's attempts that got misleading feedback (each now names its slip) --------------
+
+
+def resp_row_max_column_sums(L):
+    """The log-sum-exp shift done per row, but the normalisation over the points (axis 0)."""
+    e = np.exp(L - L.max(axis=1, keepdims=True))
+    return e / e.sum(axis=0, keepdims=True)
+
+
+def cond_swapped(x1, mean, cov):
+    """The right values, returned as (cond_var, cond_mean)."""
+    s11, s12, s22 = cov[0, 0], cov[0, 1], cov[1, 1]
+    return s22 - s12**2 / s11, mean[1] + s12 / s11 * (x1 - mean[0])
+
+
+def mstep_outer_n_by_n(X, R):
+    """Covariances preallocated (K, D, D) and filled with an N×N product: numpy refuses to broadcast it."""
+    N, D = X.shape
+    K = R.shape[1]
+    Nk = R.sum(axis=0)
+    means = R.T @ X / Nk[:, None]
+    covs = np.zeros((K, D, D))
+    for k in range(K):
+        d = X - means[k]
+        covs[k] = (R[:, k, None] * d) @ d.T / Nk[k]
+    return Nk / N, means, covs
+
+
+LEARNER = [
+    (
+        "01-assign",
+        lambda X, C: ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=1).argmin(axis=1),
+        "squared differences summed over the centres (axis=1)",
+    ),
+    ("02-responsibilities", resp_row_max_column_sums, "normalised over the points (axis 0)"),
+    ("02-weighted-means", lambda X, R: (R.T @ X) / R.sum(axis=1)[:, None], "N_k summed over components (axis=1)"),
+    ("02-weighted-means", lambda X, R: (R.T @ X) / R.sum(axis=1), "N_k summed over components (axis=1)"),
+    ("03-missing-e-step", cond_swapped, "the values in the wrong order"),
+    (
+        "04-tau",
+        sp.solve(sp.diff(total(T1[i] * LOG_TAU + T2[i] * LOG_1_TAU), tau), tau),  # [] : the sums hide tau
+        "sp.solve found no solution (an empty list)",
+    ),
+    ("05-m-step", mstep_outer_n_by_n, "an N×N outer product"),
+]
+CORPUS = CORPUS + LEARNER
+
 # =====================================================================================
 # 05 · the MAP covariance update
 # =====================================================================================
@@ -924,6 +972,10 @@ DEEPER_LOUIS = [
     ),
     (lambda f1, f2, pi: louis_parts(f1, f2, pi, r=lambda p, a, b: a / (a + b)), "π left out of the responsibilities"),
     (lambda f1, f2, pi: tuple(v / len(f1) for v in louis_parts(f1, f2, pi)), "a mean over the points, not a sum"),
+    (
+        lambda f1, f2, pi: louis_parts(f1, f2, pi, im=lambda p, r: np.sum(p * (1 - p) / (p * (1 - p)) ** 2 + 0 * r)),
+        "π(1 − π) in place of r_i(1 − r_i) in I_m",
+    ),
 ]
 
 
@@ -997,13 +1049,40 @@ def squarem_plus(f1, f2, pi0):
     return new if loglik(new) >= loglik(pi0) else p2
 
 
+def squarem_vs_pi2(f1, f2, pi0):
+    """A learner's cycle whose safeguard compares ℓ(π_new) with ℓ(π₂) instead of ℓ(π₀)."""
+
+    def em_map(pi):
+        return np.mean(pi * f1 / (pi * f1 + (1 - pi) * f2))
+
+    def loglik(pi):
+        return np.sum(np.log(pi * f1 + (1 - pi) * f2))
+
+    pi1 = em_map(pi0)
+    pi2 = em_map(pi1)
+    r, v = pi1 - pi0, pi2 - 2 * pi1 + pi0
+    alpha = min(-abs(r) / abs(v), -1.0)
+    pi_prime = pi0 - 2 * alpha * r + alpha**2 * v
+    if not 0 < pi_prime < 1:
+        return pi2
+    pi_new = em_map(pi_prime)
+    if loglik(pi_new) < loglik(pi2):
+        return pi2
+    return pi_new
+
+
 DEEPER_SQUAREM = [
     (squarem_cycle, "pass"),
     (squarem_norms, "pass"),
     (lambda f1, f2, p: squarem_cycle(f1, f2, p, guard="not >="), "pass"),
     (lambda f1, f2, p: np.array([squarem_cycle(f1, f2, p)]), "pass"),
     (lambda f1, f2, p: squarem_cycle(f1, f2, p, check_range=False, guard="none"), "no safeguard"),
-    (lambda f1, f2, p: squarem_cycle(f1, f2, p, check_range=False), "no safeguard"),  # NaN < ℓ0 is False: kept
+    # only the ℓ half of the safeguard (NaN < ℓ0 is False: a π′ outside (0, 1) is kept); once a start showed that
+    # this answer does fall back when ℓ drops, "no safeguard" no longer explains it
+    (
+        lambda f1, f2, p: squarem_cycle(f1, f2, p, check_range=False),
+        "the safeguard ignores a π′ outside (0, 1)",
+    ),
     (
         lambda f1, f2, p: squarem_cycle(f1, f2, p, check_range=False, guard="not >="),
         "the safeguard ignores a π′ outside (0, 1)",
@@ -1021,6 +1100,13 @@ DEEPER_SQUAREM = [
     ),
     (lambda f1, f2, p: squarem_plus(f1, f2, p), "the sign of the 2αr term"),
     (lambda f1, f2, p: squarem_cycle(f1, f2, p, guard="reversed"), "the extrapolation never kept (always π₂)"),
+    # the ℓ half of the safeguard dropped, or ℓ(π_new) compared with ℓ(π₂): only a start where π′ stays inside (0, 1)
+    # shows them (a learner's report: both passed every part while the check had four starts)
+    (
+        lambda f1, f2, p: squarem_cycle(f1, f2, p, guard="none"),
+        "the safeguard ignores ℓ (no fallback when ℓ(π_new) < ℓ(π₀))",
+    ),
+    (squarem_vs_pi2, "ℓ(π_new) compared with ℓ(π₂), not ℓ(π₀)"),
 ]
 
 
@@ -1032,6 +1118,12 @@ def poisson_loop(x, resp):
         Tk = sum(resp[i, k] * x[i] for i in range(N))
         weights[k], rates[k] = Nk / N, Tk / Nk
     return weights, rates
+
+
+def poisson_hard(x, resp):
+    z = resp.argmax(axis=1)
+    K = resp.shape[1]
+    return np.array([np.mean(z == k) for k in range(K)]), np.array([x[z == k].mean() for k in range(K)])
 
 
 DEEPER_POISSON = [
@@ -1051,6 +1143,9 @@ DEEPER_POISSON = [
     (lambda x, R: (R.sum(axis=0), R.T @ x / R.sum(axis=0)), "counts, not weights (N_k, not N_k / N)"),
     (lambda x, R: (np.ones(R.shape[1]) / R.shape[1], R.T @ x / R.sum(axis=0)), "uniform weights"),
     (lambda x, R: (R.T @ x / R.sum(axis=0), R.mean(axis=0)), "the two outputs swapped"),
+    # hard labels for both: on the six counts they happen to give [0.5 0.5], which "uniform weights" also gives
+    (poisson_hard, "hard assignments"),
+    (lambda x, R: (np.bincount(R.argmax(1), minlength=R.shape[1]) / len(x), R.T @ x / R.sum(0)), "hard assignments"),
     (lambda x, R: (R.mean(axis=1), R.T @ x / R.sum(axis=0)), "wrong shape"),
 ]
 
@@ -1106,6 +1201,15 @@ def online_with_emkit(s_hat, x, theta, t, alpha):
     return tuple(s + g * (p - s) for s, p in zip(s_hat, (r, r * x, r * x * x), strict=True))
 
 
+def online_no_half(s_hat, x, theta, t, alpha):
+    """A learner's step whose log-density lost the ½ in the exponent: −(x − μ)²/σ² for −(x − μ)²/(2σ²)."""
+    w, m, v = theta
+    a = np.log(w) - 0.5 * np.log(2 * np.pi * v) - (x - m) ** 2 / v
+    r = np.exp(a - special.logsumexp(a))
+    g = t**-alpha
+    return tuple((1 - g) * s + g * p for s, p in zip(s_hat, (r, r * x, r * x * x), strict=True))
+
+
 DEEPER_ONLINE = [
     (online_reference, "pass"),
     (online_loop, "pass"),
@@ -1143,6 +1247,9 @@ DEEPER_ONLINE = [
     (lambda s, x, th, t, a: online_reference(s, x, th, t, a, resp="sd"), "σ for σ² in the responsibilities"),
     (lambda s, x, th, t, a: online_reference(s, x, th, t, a, resp="no weights"), "π left out of the responsibilities"),
     (lambda s, x, th, t, a: online_reference(s, x, th, t, a, resp="naive"), "exp without log-sum-exp (underflow)"),
+    # a learner's report: this was called "γ_{t+1} for γ_t" at t = 300 (compared at float32 precision of the
+    # statistics, not of their change), while the real off-by-one passed that part
+    (online_no_half, "a missing ½ on the quadratic term"),
     (lambda s, x, th, t, a: tuple(np.sum(v) for v in online_reference(s, x, th, t, a)), "wrong shape"),
 ]
 CORPUS = CORPUS + [("06-louis", a, e) for a, e in DEEPER_LOUIS]

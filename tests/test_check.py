@@ -447,3 +447,88 @@ def test_the_by_hand_tables_are_covered_by_the_corpus_and_their_slips_are_far_ap
         values = [ex.right] + [s.value for s in ex.slips]
         assert min(abs(a - b) for a, b in combinations(values, 2)) > 2 * ex.tolerance
     assert {m.slip for m in by_hand.MISSING_M_STEP.mistakes} <= covered
+
+
+# --- a first-time learner's report: misleading or missing feedback ------------------------------------------
+
+
+def test_n_k_summed_over_the_components_is_named_not_pairwise_differences():
+    for answer in (lambda X, R: (R.T @ X) / R.sum(axis=1)[:, None], lambda X, R: (R.T @ X) / R.sum(axis=1)):
+        result = check.weighted_means(answer)
+        text = str(result)
+        assert result.slips == ["N_k summed over components (axis=1)"], text
+        assert "Mistake: N_k summed over components (axis=1)." in text and "over the points (axis=0)" in text
+        assert "X[:, None, :]" not in text and "pairwise" not in text and "[:, None] (or keepdims" not in text
+
+
+def test_an_empty_list_from_solve_points_to_split_sums():
+    import sympy as sp
+
+    empty = sp.solve(sp.diff(total(T1[i] * sp.log(V.tau) + V.T2[i] * sp.log(1 - V.tau)), V.tau), V.tau)
+    assert empty == []
+    for checker in (check.tau_update, check.mu_update, check.sigma_update):
+        text = str(checker(empty))
+        assert "Mistake: sp.solve found no solution (an empty list)." in text and "split_sums" in text
+        assert "[0]" not in text
+    assert "take its element [0]" in str(check.tau_update([total(T1[i]) / N]))  # one solution: still said so
+
+
+def test_a_swapped_pair_is_said_to_be_in_the_wrong_order_and_no_undefined_letter_appears():
+    from check_corpus import cond_right
+
+    result = check.missing_conditional(lambda x1, m, S: cond_right(x1, m, S)[::-1])
+    text = str(result)
+    assert result.slips == ["the values in the wrong order"] and "return (cond_mean, cond_var)" in text
+    assert "(R," not in text and "shape R" not in text and "summed or averaged away" not in text
+    text = str(check.missing_conditional(lambda x1, m, S: (float(np.mean(cond_right(x1, m, S)[0])), 0.5)))
+    assert "cond_mean should have shape (len(x1),)" in text and "per entry of x1" in text and "(R," not in text
+
+
+def test_the_sign_hint_of_the_conditional_mean_fits_each_correlation():
+    from check_corpus import with_mean
+
+    result = check.missing_conditional(with_mean(lambda x1, m, S: m[1] - S[0, 1] / S[0, 0] * (x1 - m[0])))
+    by_name = {p.name: p.hint for p in result.parts}
+    assert "positive correlation" in by_name["positively correlated"]
+    assert "negative correlation" in by_name["negatively correlated"]
+    assert "positive" not in by_name["negatively correlated"]
+
+
+def test_many_differing_rows_are_counted_not_called_only_some():
+    def mostly_wrong(X, C):
+        labels = kmeans.assign(X, C).copy()
+        n = int(0.9 * len(labels))
+        labels[:n] = (labels[:n] + 1) % len(C)
+        return labels
+
+    text = str(check.kmeans_assign(mostly_wrong))
+    assert "180 of 200 rows differ, starting with rows 0, 1, 2." in text and "only rows 0, 1, 2" not in text
+    result = check.kmeans_assign(lambda X, C: ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=1).argmin(axis=1))
+    assert result.slips == ["squared differences summed over the centres (axis=1)"]
+
+
+def test_a_hint_of_several_lines_is_indented_in_text_and_broken_in_html():
+    from emkit.check import Part
+
+    result = check.CheckResult("x", [Part("p", False, "m", "s0: first\ns2: second", note="a note")])
+    lines = str(result).splitlines()
+    hint = next(n for n, line in enumerate(lines) if "Hint: s0: first" in line)
+    assert lines[hint + 1] == " " * 15 + "s2: second"
+    assert "first<br>s2: second" in result._repr_html_()
+
+
+def test_an_n_by_n_product_put_into_a_covariance_slot_is_named():
+    from check_corpus import mstep_outer_n_by_n
+
+    result = check.m_step(mstep_outer_n_by_n)
+    assert result.slips == ["an N×N outer product"] and all(not p.passed for p in result.parts)
+    text = str(result)
+    assert "could not broadcast input array from shape (10,10)" in text and "(r * Xc).T @ Xc" in text
+
+
+def test_responsibilities_normalised_over_the_points_after_a_row_shift_are_named():
+    from check_corpus import resp_row_max_column_sums
+
+    result = check.responsibilities(resp_row_max_column_sums)
+    assert result.slips == ["normalised over the points (axis 0)"]
+    assert all(p.slip for p in result.parts) and "each row, one point, must sum to 1" in str(result)

@@ -336,3 +336,99 @@ def test_every_check_of_the_corpus_is_quick():
             EXERCISES[ex_id].check(answer)
             slowest = max(slowest, time.perf_counter() - tic)
     assert slowest < 3.0
+
+
+# --- a first-time learner's report: feedback that named the wrong slip, or none -------------------------------
+
+
+def _ell(case, pi):
+    return deeper.weight_log_likelihood(pi, case.f1, case.f2)
+
+
+def test_squarem_has_starts_where_only_the_ell_half_of_the_safeguard_decides():
+    """Dropping the ℓ fallback, or comparing with ℓ(π₂), passed all four starts: two more starts show each."""
+    from check_corpus import squarem_cycle, squarem_vs_pi2
+
+    for seed in SEEDS:
+        rng = np.random.default_rng(deeper.SQUAREM.default_seed if seed is None else seed)
+        cases = deeper.SQUAREM.cases(rng)
+        lowers = [c for c in cases if "overshoots" in c.name]
+        between = [c for c in cases if "below ℓ(π₂)" in c.name]
+        assert len(lowers) == 1 and len(between) == 1, seed
+        for case in (*lowers, *between):
+            assert not deeper._leaves(case), (seed, case.name)  # π′ inside (0, 1): the range check passes it
+        c = lowers[0]
+        p2 = deeper._em_weight(deeper._em_weight(c.pi0, c.f1, c.f2), c.f1, c.f2)
+        assert _ell(c, deeper._squarem(c, guard="range only")) < _ell(c, c.pi0)  # M(π′) lowers ℓ ...
+        assert deeper.SQUAREM.expected(c)["pi_new"] == p2  # ... so the cycle keeps π₂
+        c = between[0]
+        p2 = deeper._em_weight(deeper._em_weight(c.pi0, c.f1, c.f2), c.f1, c.f2)
+        kept = deeper.SQUAREM.expected(c)["pi_new"]
+        assert kept != p2 and _ell(c, c.pi0) <= _ell(c, kept) < _ell(c, p2)
+
+    result = check.squarem_step(lambda f1, f2, p: squarem_cycle(f1, f2, p, guard="none"))
+    failed = [p for p in result.parts if not p.passed]
+    assert len(failed) == 1 and "overshoots" in failed[0].name
+    assert failed[0].slip == "the safeguard ignores ℓ (no fallback when ℓ(π_new) < ℓ(π₀))"
+    assert "compare loglik(pi_new) with loglik(pi0)" in failed[0].hint
+    result = check.squarem_step(squarem_vs_pi2)
+    failed = [p for p in result.parts if not p.passed]
+    assert len(failed) == 1 and "below ℓ(π₂)" in failed[0].name
+    assert failed[0].slip == "ℓ(π_new) compared with ℓ(π₂), not ℓ(π₀)"
+    assert "Mistake: ℓ(π_new) compared with ℓ(π₂), not ℓ(π₀)." in str(result)
+
+
+def test_online_step_is_judged_on_its_change_so_an_off_by_one_step_size_fails_at_t_300():
+    """At t = 300 (α = 1) γ_{t+1} passed at float32 precision of the statistics, and a missing ½ in the exponent
+    was called 'γ_{t+1} for γ_t' there."""
+    from check_corpus import online_no_half, online_reference
+
+    for seed in SEEDS:
+        result = check.online_em_step(
+            lambda s, x, th, t, a: online_reference(s, x, th, t, a, gamma=lambda t, a: (t + 1) ** -a), seed=seed
+        )
+        assert not any(p.passed for p in result.parts), seed
+        assert {p.slip for p in result.parts} == {"γ_{t+1} for γ_t (off by one)"}, seed
+        assert "float32" not in str(result)
+        result = check.online_em_step(online_no_half, seed=seed)
+        assert "γ_{t+1} for γ_t (off by one)" not in result.slips, (seed, str(result))
+        assert {p.slip for p in result.parts if not p.passed} == {"a missing ½ on the quadratic term"}, seed
+    assert "the 2 in 2σ²_k" in str(check.online_em_step(online_no_half))
+
+
+def test_a_slip_is_named_only_where_it_explains_the_answer_on_every_part_that_tests_it():
+    """Hard labels give [0.5 0.5] on the six counts, as uniform weights would: elsewhere they do not, so the
+    check says hard assignments."""
+    from check_corpus import poisson_hard
+
+    result = check.poisson_m_step(poisson_hard)
+    assert result.parts[0].slip == "hard assignments" and "uniform weights" not in result.slips
+    assert "Mistake: uniform weights" not in str(result) and "most likely component" in str(result)
+    assert check.poisson_m_step(lambda x, R: (np.full(R.shape[1], 1 / R.shape[1]), R.T @ x / R.sum(0))).slips == [
+        "uniform weights"
+    ]
+
+
+def test_louis_fallback_points_at_the_wrong_quantity_without_the_formulas():
+    from check_corpus import louis_parts
+
+    def im_scaled(p, r):
+        return 1.3 * np.sum(r * (1 - r)) / (p * (1 - p)) ** 2
+
+    def ic_unsquared(p, r):
+        return np.sum(r / p + (1 - r) / (1 - p) ** 2)
+
+    def im_prior_variance(p, r):
+        return np.sum(np.full_like(r, p * (1 - p))) / (p * (1 - p)) ** 2
+
+    wrong_im = check.weight_information(lambda f1, f2, p: louis_parts(f1, f2, p, im=im_scaled))
+    text = str(wrong_im)
+    assert "I_m:" in text and "Var(z | x_i)" in text
+    for formula in ("Σ_i [r_i/π² + (1 − r_i)/(1 − π)²]", "r_i(1 − r_i)/(π(1 − π))²", "I_o = I_c − I_m;"):
+        assert formula not in text, formula
+    assert "I_c:" not in text  # I_c is right: nothing said about it
+    wrong_ic = check.weight_information(lambda f1, f2, p: louis_parts(f1, f2, p, ic=ic_unsquared))
+    assert "I_c: differentiate" in str(wrong_ic) and "I_m:" not in str(wrong_ic)
+    result = check.weight_information(lambda f1, f2, p: louis_parts(f1, f2, p, im=im_prior_variance))
+    assert result.slips == ["π(1 − π) in place of r_i(1 − r_i) in I_m"]
+    assert "Mistake: π(1 − π) in place of r_i(1 − r_i) in I_m." in str(result)

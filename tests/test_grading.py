@@ -86,8 +86,40 @@ def need_sandbox(tmp_path_factory) -> None:
         pytest.skip(f"the OS sandbox cannot run here: {exc}")
 
 
+def _ppid(pid: int) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        return int(next(x for x in status.splitlines() if x.startswith("PPid:")).split()[1])
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+def _started_by_another_test(pid: int) -> bool:
+    """Whether ``pid`` descends from another pytest-xdist worker (a batch graded beside ours), not from us.
+
+    An orphan (reparented to init or a subreaper) counts as ours: it may be what our batch left behind.
+    """
+    ancestors, p = set(), os.getpid()
+    while p and p not in ancestors:
+        ancestors.add(p)
+        p = _ppid(p)
+    p, seen = pid, set()
+    while p and p not in seen:
+        seen.add(p)
+        if p == os.getpid():
+            return False
+        parent = _ppid(p)
+        if parent in ancestors and parent != os.getpid() and parent not in (0, 1):
+            return True  # a sibling of this worker: another worker of the same pytest run
+        p = parent
+    return False
+
+
 def our_processes() -> list[str]:
-    """Processes of this machine that belong to emkit grade (runners, zygotes, sandboxes, check workers)."""
+    """Processes of this machine that belong to emkit grade (runners, zygotes, sandboxes, check workers).
+
+    Batches that other pytest-xdist workers grade at the same time are left out.
+    """
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -98,6 +130,8 @@ def our_processes() -> list[str]:
         except (OSError, StopIteration):
             continue
         if "emkit/grading/runner.py" in cmd or "emkit.grading.checker" in cmd or cmd.startswith("bwrap"):
+            if _started_by_another_test(int(entry.name)):
+                continue
             found.append(f"{entry.name} {state.split()[1]} {cmd[:120]}")
         elif " Z " in f" {state.split()[1]} " and int(entry.name) != os.getpid():
             try:

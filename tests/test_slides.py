@@ -104,6 +104,28 @@ def test_default_deck_uses_the_projector_template(tmp_path):
     assert '<aside class="notes">' in html  # speaker notes
 
 
+def test_every_deck_figure_carries_its_cells_alt_text(tmp_path):
+    """The alt text written once in a figure cell's metadata.emkit.alt is the deck's <img alt>, as on the site."""
+    import html as html_lib
+
+    from emkit import site
+
+    for path in NOTEBOOKS:
+        (deck,) = slides.build([path], tmp_path / path.stem)
+        page = deck.read_text(encoding="utf-8")
+        shown = [html_lib.unescape(a) for a in re.findall(r'<img alt="([^"]*)"', page)]
+        expected = [
+            site.figure_alt(c)
+            for c in prepared(path).cells
+            if c.cell_type == "code" and slides._slide_type(c) != "skip"
+            for o in c.outputs
+            if "image/png" in o.get("data", {})
+        ]
+        assert "No description has been provided" not in page, path.name
+        assert len(re.findall(r"<img\b", page)) == len(shown), f"{path.name}: an image without alt text"
+        assert [" ".join(a.split()) for a in shown] == expected, path.name
+
+
 def test_viewer_cells_show_their_frame_in_static_decks():
     nb = slides.prepare(nbformat.read(NOTEBOOKS[1], as_version=4))
     viewer_outputs = [

@@ -58,6 +58,19 @@ def as_expression(answer):
             return parse_answer(answer)
         except AnswerSyntaxError as exc:
             raise AnswerFailed(f"could not read your answer: {exc}", slip=getattr(exc, "slip", "")) from None
+    if isinstance(answer, list | tuple) and not answer:
+        raise AnswerFailed(
+            f"you gave an empty {type(answer).__name__}: sp.solve found no solution. A parameter inside a Sum "
+            "is hidden from solve (the derivative is still one Sum object): apply symbolic.split_sums to the "
+            "derivative first, then solve.",
+            slip="sp.solve found no solution (an empty list)",
+        )
+    if isinstance(answer, list | tuple) and len(answer) > 1:
+        raise AnswerFailed(
+            f"you gave a {type(answer).__name__} of {len(answer)} solutions; sp.solve returns every solution it "
+            "finds: give the one expression that is the update, not the list",
+            slip="a list of solutions instead of one",
+        )
     if isinstance(answer, list | tuple):
         raise AnswerFailed(
             f"you gave a {type(answer).__name__}; sp.solve returns a list of solutions: take its element [0]",
@@ -597,7 +610,7 @@ def _q_mistakes():
             q(prior1=0, prior2=0),
             "your Q does not change when only τ changes (see the counterexample), so the M-step could not "
             "estimate τ. In the complete data each point comes with its label, drawn with probability τ for "
-            "component 1 and 1 − τ for component 2: the complete-data log-likelihood has Z1[i] log τ + "
+            "the first component and 1 − τ for the second: the complete-data log-likelihood has Z1[i] log τ + "
             "(1 − Z1[i]) log(1 − τ) in every term, and Q keeps their expectation.",
         ),
         (

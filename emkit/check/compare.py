@@ -218,23 +218,36 @@ def describe(got, expected, factors: dict | None = None, axes: tuple[str, ...] |
                 )
         rows = np.flatnonzero(bad.reshape(bad.shape[0], -1).any(axis=1))
         if rows.size < bad.shape[0] and not (bad.ndim == 2 and matrix):
-            return _only_some("row", rows, first)
+            return _only_some("row", rows, first, bad.shape[0])
         if bad.ndim >= 2:
             cols = np.flatnonzero(bad.reshape(bad.shape[0], bad.shape[1], -1).any(axis=(0, 2)))
             if cols.size < bad.shape[1]:
                 second = axes[1] if axes else "column"
-                return _only_some("column", cols, second)
+                return _only_some("column", cols, second, bad.shape[1])
     return ""
 
 
-def _only_some(where: str, index, name: str) -> Difference:
-    """'only rows 0, 2 differ (components 0, 2).': the array's rows or columns, and what they stand for."""
-    which = ", ".join(map(str, index[:6])) + (", ..." if index.size > 6 else "")
+def _only_some(where: str, index, name: str, total: int) -> Difference:
+    """'only rows 0, 2 differ (components 0, 2).': the array's rows or columns, and what they stand for.
+
+    "Only" while at most half of them differ; beyond that, how many: '185 of 200 rows differ, starting with rows
+    0, 1, 2.'
+    """
     many = index.size > 1
-    text = f"only {where}{'s' if many else ''} {which} {'differ' if many else 'differs'}"
+    if 2 * index.size <= total:
+        which = ", ".join(map(str, index[:6])) + (", ..." if index.size > 6 else "")
+        text = f"only {where}{'s' if many else ''} {which} {'differ' if many else 'differs'}"
+        kind = f"only some {where}s"
+    else:
+        which = ", ".join(map(str, index[:3]))
+        text = f"{index.size} of {total} {where}s differ, " + (
+            f"starting with {where}s {which}" if index.size > 3 else f"{where}s {which}"
+        )
+        kind = f"most {where}s"
     if name not in (where, "row", "column"):
-        text += f" ({_plural(name) if many else name} {which})"
-    return _said(f"only some {where}s", text + ".")
+        more = ", ..." if kind.startswith("most") and index.size > 3 else ""
+        text += f" ({_plural(name) if many else name} {which}{more})"
+    return _said(kind, text + ".")
 
 
 def _matching_row(row, exp):

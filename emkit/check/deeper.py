@@ -171,6 +171,14 @@ _LOUIS_MISTAKES = (
         fields=("I_m", "I_o"),
     ),
     *_louis_variant(
+        "π(1 − π) in place of r_i(1 − r_i) in I_m",
+        "the variance of the hidden label z_i given x_i is r_i(1 − r_i), with each point's own responsibility "
+        "r_i; π(1 − π) is its variance before x_i is seen. The missing information is what x_i leaves unknown, "
+        "so it uses r_i.",
+        lambda c: _louis_im(c, c.N / (c.pi * (1 - c.pi))),
+        fields=("I_m", "I_o"),
+    ),
+    *_louis_variant(
         "the score's slope left out of I_m",
         "Σ r_i(1 − r_i) is the variance of the label z itself; I_m is the variance of the score "
         "s(z) = (z − π)/(π(1 − π)), so divide by (π(1 − π))².",
@@ -229,6 +237,20 @@ def _louis_explain(case, name, got, exp):
     return f"{head}.\n{where}"
 
 
+def _louis_fallback(case, wrong) -> str:
+    """Where to look, for each wrong quantity (never the three formulas at once)."""
+    said = {
+        "I_c": "I_c: differentiate one point's complete-data log-likelihood z log π + (1 − z) log(1 − π) twice, "
+        "take the expectation of −∂²/∂π² over its hidden z (z = 1 with probability r_i), and sum over the points.",
+        "I_m": "I_m: one point's complete-data score ∂/∂π [z log π + (1 − z) log(1 − π)] is a + b·z; its variance "
+        "over the hidden z is b² Var(z | x_i). Sum those over the points.",
+    }
+    lines = [said[name] for name in wrong if name in said]
+    if not lines:  # I_c and I_m are right
+        return "I_o: your I_c and I_m are right; combine them as Louis' identity does (observed = complete − missing)."
+    return "\n".join(lines)
+
+
 LOUIS = FunctionExercise(
     title="Louis' identity for a mixture weight",
     signature="weight_information(f1_N, f2_N, pi) -> (I_c, I_m, I_o)",
@@ -238,8 +260,7 @@ LOUIS = FunctionExercise(
     mistakes=_LOUIS_MISTAKES,
     explain=_louis_explain,
     factors=lambda c, name: {"1/N": 1.0 / c.N, "N": float(c.N), "π(1 − π)": c.pi * (1 - c.pi)},
-    fallback="r_i = π f1_i/(π f1_i + (1 − π) f2_i); I_c = Σ_i [r_i/π² + (1 − r_i)/(1 − π)²]; "
-    "I_m = Σ_i r_i(1 − r_i)/(π(1 − π))²; I_o = I_c − I_m.",
+    fallback=_louis_fallback,
     nonfinite_hint=lambda c, name: "NaN or inf: a division by zero? π is strictly between 0 and 1 in every case.",
     default_seed=62,
 )
@@ -292,6 +313,9 @@ def _squarem(c, *, alpha=None, v_step=False, plus=False, stabilise=True, guard="
         "full": valid and weight_log_likelihood(new, f1, f2) >= ell0,
         "none": True,
         "ell only": _raw_log_likelihood(new, f1, f2) >= ell0,  # the formula as it stands: NaN (no keep) or a number
+        "ell, NaN kept": not _raw_log_likelihood(new, f1, f2) < ell0,  # `if ℓ_new < ℓ_0: fall back`: NaN falls through
+        "range only": valid,
+        "vs p2": valid and weight_log_likelihood(new, f1, f2) >= weight_log_likelihood(p2, f1, f2),
     }[guard]
     return new if keep else {"p2": p2, "p1": p1, "p0": p0}[fall]
 
@@ -324,6 +348,16 @@ def _caught_by_range(case) -> bool:
     return _leaves(case) and _squarem(case, guard="ell only") == right and _squarem(case, guard="none") != right
 
 
+def _lowers_ell(case) -> bool:
+    """π′ stays inside (0, 1), but M(π′) has a lower ℓ than π₀: only the ℓ-comparison makes the cycle fall back."""
+    return not _leaves(case) and _squarem(case, guard="range only") != _squarem(case)
+
+
+def _between(case) -> bool:
+    """π′ inside (0, 1) and ℓ(π₀) ≤ ℓ(M(π′)) < ℓ(π₂): the cycle returns M(π′), below π₂ but not below π₀."""
+    return not _leaves(case) and _squarem(case, guard="vs p2") != _squarem(case)
+
+
 def _speeds_up(case) -> bool:
     p1 = _em_weight(case.pi0, case.f1, case.f2)
     p2 = _em_weight(p1, case.f1, case.f2)
@@ -341,10 +375,22 @@ def _squarem_cases(rng):
     cases.append(_squarem_case(
         f"the same data from π₀ = {pi0:g}: the extrapolated π′ leaves (0, 1), so the cycle keeps π₂", f1, f2, pi0
     ))  # fmt: skip
+    pi0 = _first(f1, f2, tuple(np.round(np.arange(0.05, 0.16, 0.0025), 4)), _lowers_ell)
+    cases.append(_squarem_case(
+        f"the same data from π₀ = {pi0:g}: π′ stays inside (0, 1) but overshoots, ℓ(M(π′)) < ℓ(π₀), so the cycle "
+        "keeps π₂", f1, f2, pi0,
+    ))  # fmt: skip
     f1, f2 = weight_only_sample(rng, 1.0, 2000)
     pi0 = _first(f1, f2, (0.999, 0.9995, 0.001, 0.0005), _speeds_up)
     cases.append(_squarem_case(
         f"δ = 1, 2000 points, from π₀ = {pi0:g}: the first EM steps speed up, |r|/|v| < 1, so α = −1", f1, f2, pi0
+    ))  # fmt: skip
+    starts = (*np.round(np.arange(0.87, 0.9, 0.0025), 4), *np.round(np.arange(0.85, 0.87, 0.0025), 4),
+              *np.round(np.arange(0.02, 0.08, 0.0025), 4))  # fmt: skip
+    pi0 = _first(f1, f2, starts, _between)
+    cases.append(_squarem_case(
+        f"the same data from π₀ = {pi0:g}: ℓ(M(π′)) is below ℓ(π₂) but not below ℓ(π₀), so the cycle returns "
+        "M(π′)", f1, f2, pi0,
     ))  # fmt: skip
     f1, f2 = weight_only_sample(rng, 1.5, 2000)
     pi0 = _first(f1, f2, (0.99, 0.985, 0.995, 0.98, 0.993, 0.997, 0.975, 0.97),
@@ -394,6 +440,24 @@ SQUAREM = FunctionExercise(
             "π′ outside (0, 1) is not a weight, so M(π′) is meaningless even when the formula returns a number "
             "with a high ℓ: check 0 < π′ < 1 as well as ℓ(π_new) ≥ ℓ(π₀).",
             guard="ell only",
+        ),
+        _squarem_mistake(
+            "the safeguard ignores a π′ outside (0, 1)",
+            "π′ outside (0, 1) is not a weight, so M(π′) and ℓ(M(π′)) are meaningless (a comparison with NaN is "
+            "False, so `if ℓ(π_new) < ℓ(π₀)` lets it through): check 0 < π′ < 1 as well as ℓ(π_new) ≥ ℓ(π₀).",
+            guard="ell, NaN kept",
+        ),
+        _squarem_mistake(
+            "the safeguard ignores ℓ (no fallback when ℓ(π_new) < ℓ(π₀))",
+            "checking 0 < π′ < 1 is half of the safeguard: an extrapolation inside (0, 1) can still overshoot, "
+            "so that ℓ(π_new) < ℓ(π₀). Fall back to π₂ then too: compare loglik(pi_new) with loglik(pi0).",
+            guard="range only",
+        ),
+        _squarem_mistake(
+            "ℓ(π_new) compared with ℓ(π₂), not ℓ(π₀)",
+            "the safeguard only keeps the cycle monotone: it falls back when ℓ(π_new) < ℓ(π₀), the likelihood "
+            "where the cycle *started*. Comparing with ℓ(π₂) also throws away extrapolations that did not lower ℓ.",
+            guard="vs p2",
         ),
         _squarem_mistake(
             "no stabilising EM step",
@@ -601,6 +665,13 @@ POISSON = FunctionExercise(
             field="weights",
         ),
         Mistake(
+            "hard assignments",
+            "you counted each point for its most likely component only; π_k = N_k / N with N_k = Σ_i r_ik, the "
+            "expected (soft) number of points.",
+            lambda c: _hard(c.R).mean(axis=0),
+            field="weights",
+        ),
+        Mistake(
             "uniform weights",
             "the weights were not updated: π_k = N_k / N, the average responsibility of component k.",
             lambda c: np.full(c.dims["K"], 1.0 / c.dims["K"]),
@@ -641,15 +712,15 @@ def poisson_m_step(fn, seed: int | None = None):
 # ---------------------------------------------------------------------------
 
 
-def _log_normal_1d(x, means, variances, *, sd=False):
+def _log_normal_1d(x, means, variances, *, sd=False, quad=0.5):
     scale = variances**2 if sd else variances
-    return -0.5 * (np.log(2.0 * np.pi * scale) + (x - means) ** 2 / scale)
+    return -0.5 * np.log(2.0 * np.pi * scale) - quad * (x - means) ** 2 / scale
 
 
-def _point_stats(c, *, resp=True, square=True, sd=False, weights=True, naive=False):
+def _point_stats(c, *, resp=True, square=True, sd=False, weights=True, naive=False, quad=0.5):
     """s̄(x_t; θ) = (r_k, r_k x_t, r_k x_t²) with knobs for the usual slips."""
     w, m, v = c.theta
-    a = (np.log(w) if weights else 0.0) + _log_normal_1d(c.x_t, m, v, sd=sd)
+    a = (np.log(w) if weights else 0.0) + _log_normal_1d(c.x_t, m, v, sd=sd, quad=quad)
     if naive:
         with np.errstate(all="ignore"):
             e = np.exp(a)
@@ -738,6 +809,8 @@ _WHY_EXPONENT = (
 ONLINE = FunctionExercise(
     title="one step of online EM",
     signature="online_em_step(stats, x_t, theta, t, alpha) -> (s0_K, s1_K, s2_K)",
+    # each statistic is compared by its change from the old one, ŝ_t − ŝ_{t−1} = γ_t (s̄ − ŝ): at t = 300 that
+    # change is a few thousandths of the statistics, and a wrong γ_t or r_k changes it by a share of itself
     fields=tuple(
         Field(
             name,
@@ -745,8 +818,10 @@ ONLINE = FunctionExercise(
             causes=lambda c: [((), "one number: each statistic has one entry per component k.")],
             rtol=1e-9,
             atol=1e-12,
+            centre=lambda c, j=j: c.s[j],
+            float32_slack=False,
         )
-        for name in ("s0", "s1", "s2")
+        for j, name in enumerate(("s0", "s1", "s2"))
     ),
     cases=_online_cases,
     expected=lambda c: dict(zip(("s0", "s1", "s2"), _online(c), strict=True)),
@@ -818,6 +893,12 @@ ONLINE = FunctionExercise(
             "theta holds variances σ²_k: N(x | μ_k, σ²_k) has (x − μ_k)²/(2σ²_k) and log(2πσ²_k); you treated "
             "them as standard deviations.",
             sd=True,
+        ),
+        *_online_mistake(
+            "a missing ½ on the quadratic term",
+            "log N(x | μ_k, σ²_k) = −½ log(2πσ²_k) − (x − μ_k)²/(2σ²_k): the ½ (the 2 in 2σ²_k) is missing from "
+            "the exponent of your responsibilities.",
+            quad=1.0,
         ),
         *_online_mistake(
             "π left out of the responsibilities",

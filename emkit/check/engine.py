@@ -18,6 +18,7 @@ A new slip someone reports becomes one row in a table, not a new branch.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -41,9 +42,12 @@ class Mistake:
     """A known wrong answer for one field: ``wrong(case)`` is what that slip returns on ``case``."""
 
     slip: str
-    message: str
+    message: str | Callable[[Case], str]  # what to tell the learner (a function of the case where it depends on it)
     wrong: Callable[[Case], Any]
     field: str = ""  # the field it concerns ("" = the first)
+
+    def text(self, case: Case) -> str:
+        return self.message(case) if callable(self.message) else self.message
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,9 @@ class Field:
     # what each axis counts, for feedback in the array's own terms: ("component", "feature") for means,
     # ("component", "feature", "feature") for covariances, ("point", "component") for responsibilities
     axes: tuple[str, ...] | None = None
+    # a float64 answer right only to float32 precision passes, with a note (False: where the values compared are
+    # small changes of larger ones, so that float32's precision of the larger ones would let real slips through)
+    float32_slack: bool = True
 
 
 @dataclass(frozen=True)
@@ -73,9 +80,13 @@ class FunctionExercise:
     mistakes: tuple[Mistake, ...] = ()
     explain: Callable[[Case, str, Any, Any], str] | None = None  # a concrete counterexample for a wrong field
     factors: Callable[[Case, str], dict] = lambda case, name: {}  # named factors for "c times the right one"
-    fallback: str = ""  # said when nothing more specific fits
+    fallback: str | Callable[[Case, list], str] = ""  # said when nothing more specific fits (or: from the case and
+    #                                                    the names of the wrong fields)
     nonfinite_hint: Callable[[Case, str], str] = lambda case, name: ""
     evaluate: Callable | None = None  # custom (fn, case) -> {field: Received}; default: call once and read
+    # several fields: when the returned values do not read as the fields in their order but do in another, say
+    # "in the wrong order" (the slip below) rather than "wrong shape" for the first value that does not fit
+    wrong_order: str = ""
     default_seed: int = 0
 
 
@@ -93,10 +104,25 @@ def _read_fields(ex: FunctionExercise, out, case: Case) -> dict:
         values = list(out)
     else:
         values = [out]
-    received = {}
-    for f, value in zip(fields, values, strict=True):
-        received[f.name] = _read_one(f, value, case)
-    return received
+    try:
+        return {f.name: _read_one(f, value, case) for f, value in zip(fields, values, strict=True)}
+    except AnswerFailed:
+        if ex.wrong_order and len(fields) > 1:
+            for order in itertools.permutations(range(len(fields))):
+                if list(order) == sorted(order):
+                    continue
+                try:
+                    for f, j in zip(fields, order, strict=True):
+                        _read_one(f, values[j], case)
+                except AnswerFailed:
+                    continue
+                names = ", ".join(f.name for f in fields)
+                yours = ", ".join(fields[order.index(j)].name for j in range(len(fields)))
+                raise AnswerFailed(
+                    f"the values are in the wrong order: you returned ({yours}); return ({names}). {ex.wrong_order}",
+                    slip="the values in the wrong order",
+                ) from None
+        raise
 
 
 def _read_one(f: Field, value, case: Case) -> Received:
@@ -194,7 +220,7 @@ def _verdict_at(got: Received, exp, f: Field, case: Case) -> tuple[bool, str]:
     gc, ec = _centred(f, case, g), _centred(f, case, exp)
     if not got.float32 and compare.close(gc, ec, rtol=f.rtol, atol=f.atol):
         return True, ""
-    if compare.close(gc, ec, float32=True):
+    if (got.float32 or f.float32_slack) and compare.close(gc, ec, float32=True):
         if got.float32:
             return True, ""
         err = float(np.max(np.abs(gc - ec)) / max(1e-300, float(np.max(np.abs(ec), initial=0.0)) or 1.0))
@@ -211,12 +237,25 @@ def _receive(ex: FunctionExercise, fn, case: Case) -> dict:
     return _read_fields(ex, call(fn, *case.args, dims=case.dims), case)
 
 
-def _matching(ex: FunctionExercise, case: Case, received: dict) -> dict:
-    """For each field, the indices of the table's mistakes whose output equals the answer's on this case."""
-    out = {}
+def _passes(wrong, exp, f: Field, case: Case) -> bool:
+    """Would the slip's output be judged right (at the field's own tolerance)?"""
+    try:
+        w = np.asarray(wrong, dtype=float)
+        if w.shape != np.shape(exp) or not np.all(np.isfinite(w)):
+            return False
+        return _verdict_at(Received(w.astype(np.intp) if f.integer else w), exp, f, case)[0]
+    except (TypeError, ValueError):
+        return False
+
+
+def _matching(ex: FunctionExercise, case: Case, received: dict) -> tuple[dict, dict]:
+    """For each field: the indices of the table's mistakes whose output equals the answer's on this case, and
+    the indices of those that this case tests (their output differs from the right one here)."""
+    out, tested = {}, {}
+    expected = None
     for f in ex.fields:
         got = received[f.name]
-        hits = set()
+        hits, told = set(), set()
         for n, m in enumerate(ex.mistakes):
             if (m.field or ex.fields[0].name) != f.name:
                 continue
@@ -225,10 +264,15 @@ def _matching(ex: FunctionExercise, case: Case, received: dict) -> dict:
                     wrong = m.wrong(case)
             except Exception:  # noqa: BLE001 - a mistake that cannot be formed on this case does not match
                 continue
+            if expected is None:
+                expected = ex.expected(case)
+            if _passes(wrong, expected[f.name], f, case):
+                continue  # the slip gives the right values here: it can neither explain nor contradict the answer
+            told.add(n)
             if _matches(got, wrong, f, case):
                 hits.add(n)
-        out[f.name] = hits
-    return out
+        out[f.name], tested[f.name] = hits, told
+    return out, tested
 
 
 def _explain_case(ex: FunctionExercise, case: Case, received: dict, consistent: dict, matching: dict) -> Part:
@@ -254,7 +298,7 @@ def _explain_case(ex: FunctionExercise, case: Case, received: dict, consistent: 
             messages.append(_nonfinite_explain(f, got.array))
         if found is not None:
             slip = slip or found.slip
-            hints.append((f.name, found.message))
+            hints.append((f.name, found.text(case)))
         elif not finite:
             hints.append((f.name, ex.nonfinite_hint(case, f.name) or ""))
         else:
@@ -275,7 +319,10 @@ def _explain_case(ex: FunctionExercise, case: Case, received: dict, consistent: 
             hints.append((f.name, how))
     if not messages:
         return Part(case.name, True, note="; ".join(notes))
-    hint = _join_hints(hints) or ex.fallback
+    hint = _join_hints(hints)
+    if not hint:
+        wrong = [name for name, _ in hints]
+        hint = ex.fallback(case, wrong) if callable(ex.fallback) else ex.fallback
     kind = "" if slip else (kinds[0] if kinds else "no simple description")
     return Part(case.name, False, "\n".join(messages), hint, slip=slip, note="; ".join(notes), kind=kind)
 
@@ -365,11 +412,18 @@ def run(ex: FunctionExercise, fn, seed: int | None = None) -> CheckResult:
         for case, r in received
         for f in ex.fields
     )
-    matching = {id(case): _matching(ex, case, r) for case, r in received} if wrong_somewhere else {}
+    found = {id(case): _matching(ex, case, r) for case, r in received} if wrong_somewhere else {}
+    matching = {key: hits for key, (hits, _) in found.items()}
     consistent = {}
     for f in ex.fields:
         sets = [matching[id(case)][f.name] for case, _ in received] if wrong_somewhere else []
         consistent[f.name] = set.intersection(*sets) if sets else set()
+        # a slip is named only where it explains the answer on every case that tests it (where its output
+        # differs from the right one): a slip the answer does not make on another case is not its slip
+        if wrong_somewhere:
+            contradicted = set().union(*(tested[f.name] - hits[f.name] for hits, tested in found.values()))
+            for hits, _ in found.values():
+                hits[f.name] -= contradicted
     for case, r in outcomes:
         if isinstance(r, Part):
             result.parts.append(r)

@@ -125,6 +125,13 @@ ASSIGN = FunctionExercise(
             lambda c: (c.X[:, None] - c.C[None]).sum(2).argmin(1),
         ),
         Mistake(
+            "squared differences summed over the centres (axis=1)",
+            "X[:, None, :] - centers[None, :, :] has shape (N, K, D): summing over axis=1 adds up the centres and "
+            "leaves one number per feature. Sum over the features (axis=2, the last), then take the argmin over "
+            "the centres.",
+            lambda c: ((c.X[:, None, :] - c.C[None, :, :]) ** 2).sum(axis=1).argmin(axis=1),
+        ),
+        Mistake(
             "only the first feature",
             "the distance must add up the squared differences over all D features (sum over axis=2).",
             lambda c: ((c.X[:, None, 0] - c.C[None, :, 0]) ** 2).argmin(1),
@@ -344,6 +351,12 @@ RESPONSIBILITIES = FunctionExercise(
             lambda c: _softmax_rows(c.L.T).T,
         ),
         Mistake(
+            "normalised over the points (axis 0)",
+            "each row, one point, must sum to 1: after subtracting each row's maximum, divide by the row sums "
+            "(sum over the components, axis=1), not by the column sums over the points (axis=0).",
+            lambda c: (lambda e: e / e.sum(axis=0, keepdims=True))(np.exp(c.L - c.L.max(axis=1, keepdims=True))),
+        ),
+        Mistake(
             "not normalised",
             "exponentiating is half the job: divide each row by its sum so the responsibilities sum to 1.",
             lambda c: np.exp(c.L - c.L.max(axis=1, keepdims=True)),
@@ -454,6 +467,19 @@ WEIGHTED_MEANS = FunctionExercise(
                     "a K×D array divided by the K counts N_k without [:, None]: numpy lined up N_k with the "
                     "last axis and broadcast the result to K×K. Use N_k[:, None] so that row k is divided by N_k.",
                 ),
+                *(
+                    [
+                        (
+                            (c.dims["K"], c.dims["N"]),
+                            "the K sums were divided by N values, one per point: were the counts summed over the "
+                            "components (axis=1)? N_k = Σ_i r_ik sums over the points (axis=0), one count per "
+                            "component.",
+                            "N_k summed over components (axis=1)",
+                        )
+                    ]
+                    if c.dims["D"] == 1 and c.dims["N"] != c.dims["K"]
+                    else []
+                ),
             ],
             rtol=1e-9,
             centre=lambda c: c.X.mean(0),
@@ -535,7 +561,7 @@ def _conditional_cases(rng):
         out.append(
             Case(
                 name=name, args=(x1, mean, cov), x1=x1, m1=mean[0], m2=mean[1], s11=s11, s12=s12, s22=s22,
-                dims={"R": len(x1)},
+                dims={"len(x1)": len(x1)},
             )
         )  # fmt: skip
     return out
@@ -555,11 +581,34 @@ def _cm(c, slope=None, centre=None, base=None):
     return base + slope * (c.x1 - centre)
 
 
+def _sign_hint(c) -> str:
+    """The sign slip, said for this case's correlation (positive or negative)."""
+    sign, above, below = (">", "above", "below") if c.s12 > 0 else ("<", "below", "above")
+    kind = "positive" if c.s12 > 0 else "negative"
+    return (
+        f"the correction is + (s₁₂ / s₁₁)(x₁ − μ₁): here s₁₂ = {c.s12:.4g} {sign} 0 ({kind} correlation), so an x₁ "
+        f"above μ₁ puts E[x₂ | x₁] {above} μ₂; yours puts it {below}."
+    )
+
+
 MISSING_CONDITIONAL = FunctionExercise(
     title="missing-data E-step: E[x₂ | x₁] and Var[x₂ | x₁]",
     signature="conditional_x2(x1, mean, cov) -> (cond_mean, cond_var)",
     fields=(
-        Field("cond_mean", shape=lambda c: (c.dims["R"],), rtol=1e-9, atol=1e-12, axes=("point",)),
+        Field(
+            "cond_mean",
+            shape=lambda c: (c.dims["len(x1)"],),
+            causes=lambda c: [
+                (
+                    (),
+                    "one number where E[x₂ | x₁] needs one value per entry of x1 (per row with a missing x₂): "
+                    "was it summed or averaged away?",
+                )
+            ],
+            rtol=1e-9,
+            atol=1e-12,
+            axes=("point",),
+        ),
         Field("cond_var", shape=None, per_row_number=True, rtol=1e-9, atol=1e-12),
     ),
     cases=_conditional_cases,
@@ -597,7 +646,7 @@ MISSING_CONDITIONAL = FunctionExercise(
         ),
         Mistake(
             "sign error in the conditional mean",
-            "the correction is + (s₁₂ / s₁₁)(x₁ − μ₁): with positive correlation a large x₁ raises E[x₂ | x₁].",
+            _sign_hint,
             lambda c: _cm(c, slope=-c.s12 / c.s11),
             "cond_mean",
         ),
@@ -675,6 +724,7 @@ MISSING_CONDITIONAL = FunctionExercise(
         ),
     ),
     explain=_conditional_explain,
+    wrong_order="E[x₂ | x₁] (one value per entry of x1) comes first, then the single number Var[x₂ | x₁].",
     factors=lambda c, name: {"s₁₁": c.s11, "1/s₁₁": 1 / c.s11},
     fallback="E[x₂ | x₁] = μ₂ + (s₁₂ / s₁₁)(x₁ − μ₁) and Var[x₂ | x₁] = s₂₂ − s₁₂² / s₁₁.",
     default_seed=3,
@@ -684,9 +734,9 @@ MISSING_CONDITIONAL = FunctionExercise(
 def missing_conditional(fn, seed: int | None = None):
     """Check ``fn(x1, mean, cov) -> (cond_mean, cond_var)`` for a bivariate Normal with x₂ missing.
 
-    ``x1`` holds the observed first coordinates (shape R), ``mean`` is (μ₁, μ₂)
+    ``x1`` holds the observed first coordinates (one per row with a missing x₂), ``mean`` is (μ₁, μ₂)
     and ``cov`` the 2×2 covariance; the answer is E[x₂ | x₁] for each x₁
-    (shape R) and Var[x₂ | x₁] (one number: it does not depend on x₁; one
+    (the shape of ``x1``) and Var[x₂ | x₁] (one number: it does not depend on x₁; one
     equal value per x₁ is accepted too).
     """
     return run(MISSING_CONDITIONAL, fn, seed)

@@ -15,6 +15,21 @@ from dataclasses import dataclass, field
 __all__ = ["CheckResult", "Part", "Points"]
 
 
+_INDENT = " " * 9
+
+
+def _labelled(label: str, text: str) -> list[str]:
+    """'Hint: first line' with each further line indented under the first one's text, never at column 0."""
+    first, *rest = text.splitlines() or [""]
+    under = _INDENT + " " * (len(label) + 2)
+    return [f"{_INDENT}{label}: {first}"] + [f"{under}{line}" for line in rest]
+
+
+def _html_lines(text: str) -> str:
+    """The text escaped, its lines separated by <br> (HTML would run them together)."""
+    return "<br>".join(html.escape(line) for line in text.splitlines())
+
+
 @dataclass
 class Part:
     """One checked aspect of an answer.
@@ -78,9 +93,9 @@ class CheckResult:
                         lines.append(f"         Mistake: {p.slip}.")
                     lines += [f"         {line}" for line in p.message.splitlines()]
                     if p.hint:
-                        lines.append(f"         Hint: {p.hint}")
+                        lines += _labelled("Hint", p.hint)
                 if p.note:
-                    lines.append(f"         Note: {p.note}")
+                    lines += _labelled("Note", p.note)
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -101,9 +116,9 @@ class CheckResult:
                     detail += f"<br><b>Mistake: {html.escape(p.slip)}.</b>"
                 detail += f"<pre style='margin:2px 0;white-space:pre-wrap'>{html.escape(p.message)}</pre>"
                 if p.hint:
-                    detail += f"<i>Hint: {html.escape(p.hint)}</i>"
+                    detail += f"<i>Hint: {_html_lines(p.hint)}</i>"
             if p.note:
-                detail += f"<br><small>Note: {html.escape(p.note)}</small>"
+                detail += f"<br><small>Note: {_html_lines(p.note)}</small>"
             rows.append(f"<li>{mark} {html.escape(p.name)}{detail}</li>")
         return (
             f'<div style="display:block;padding:6px;border-left:5px solid {colour}">'

@@ -192,8 +192,43 @@ def _broadcast_hint(a: int, b: int, c: int, dims: dict | None) -> str:
     )
 
 
+def _shape(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", text))
+
+
+def _sized_slip(text: str, dims: dict | None) -> tuple[str, str]:
+    """Slips that only the sizes of the case's axes reveal (N, K and D all different), else ("", "")."""
+    dims = dims or {}
+    N, K, D = dims.get("N"), dims.get("K"), dims.get("D")
+    match = re.search(r"could not broadcast input array from shape \((\d+), ?(\d+)\) into shape \((\d+), ?(\d+)\)",
+                      text)  # fmt: skip
+    if match and N is not None and D is not None and N != D:
+        a, b, c, d = (int(g) for g in match.groups())
+        if a == b == N and c == d == D:
+            return (
+                "an N×N outer product",
+                f"a {N}×{N} matrix (N×N: a row and a column per point) was put where a {D}×{D} covariance goes. "
+                "A product like (r * Xc) @ Xc.T pairs every point with every other point; a covariance is D×D: "
+                "it sums the D×D outer products (x_i − μ)(x_i − μ)ᵀ over the points, e.g. (r * Xc).T @ Xc.",
+            )
+    match = re.search(r"operands could not be broadcast together with shapes \(([\d, ]+)\) \(([\d, ]+)\)", text)
+    if match and None not in (N, K, D) and N not in (K, D):
+        shapes = {_shape(match.group(1)), _shape(match.group(2))}
+        if (K, D) in shapes and shapes & {(N,), (N, 1)}:
+            return (
+                "N_k summed over components (axis=1)",
+                f"a K×D array (a row per component, such as the weighted sums) met N = {N} values, one per point: "
+                "counts summed over the components (axis=1)? That sum is 1 for every point. N_k = Σ_i r_ik sums "
+                "over the points (axis=0): one count per component.",
+            )
+    return "", ""
+
+
 def _explain_exception(type_name: str, message: str, dims: dict | None = None) -> tuple[str, str]:
     text = f"{type_name}: {message}"
+    slip, hint = _sized_slip(text, dims)
+    if slip:
+        return slip, hint
     match = re.search(r"operands could not be broadcast together with shapes \((\d+),(\d+)\) \((\d+),\)", text)
     if match:
         a, b, c = (int(g) for g in match.groups())
@@ -258,11 +293,12 @@ def shape_message(name: str, expected: tuple, got: tuple, dims: dict, causes=())
     """Say which shape was expected, which came, and the likely cause.
 
     ``causes`` are ``(shape, cause)`` pairs the exercise knows (for example the
-    shape an argmin over the wrong axis gives); generic causes (a transpose, a
+    shape an argmin over the wrong axis gives), or ``(shape, cause, slip)`` where
+    that shape can only come from one slip; generic causes (a transpose, a
     missing or extra axis) are recognised too.
     """
     text = f"{name} should have shape {_dims_text(expected, dims)}; you returned shape {_dims_text(got, dims)}."
-    for shape, cause in causes:
+    for shape, cause, *_ in causes:
         if tuple(shape) == tuple(got):
             return f"{text}\nLikely cause: {cause}"
     if len(got) == len(expected) and tuple(reversed(got)) == tuple(expected) and got != expected:
@@ -308,7 +344,8 @@ def read_array(
             notes.append(f"{name} came with shape {arr.shape} and was read as {shape}")
             arr = arr.reshape(shape)
         else:
-            raise AnswerFailed(shape_message(name, shape, arr.shape, dims, causes), slip="wrong shape")
+            named = [c[2] for c in causes if len(c) > 2 and tuple(c[0]) == arr.shape]
+            raise AnswerFailed(shape_message(name, shape, arr.shape, dims, causes), slip=(named or ["wrong shape"])[0])
     float32 = False
     if arr.dtype == np.float16:
         raise AnswerFailed(

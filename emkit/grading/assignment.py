@@ -213,26 +213,61 @@ def from_dict(data: dict, *, base: Path = Path("."), source: str = "the assignme
     return Assignment(str(name), questions)
 
 
+def load_check_module(module_name: str, base: str | Path):
+    """The instructor's check module ``module_name``, read afresh from ``base`` (next to the assignment file).
+
+    A module file there is executed under a name of its own (``_emkit_checks_<digest>``), never taken
+    from ``sys.modules``: two assignments with a ``my_checks.py`` each, graded in one process, each get
+    their own. A name with no file there is imported as usual (an installed package).
+    """
+    import hashlib
+    import importlib.util
+
+    base = Path(base).resolve()
+    relative = Path(*module_name.split("."))
+    for candidate in (base / relative.with_suffix(".py"), base / relative / "__init__.py"):
+        if candidate.is_file():
+            digest = hashlib.sha256(str(candidate).encode()).hexdigest()[:16]
+            unique = f"_emkit_checks_{digest}"
+            spec = importlib.util.spec_from_file_location(unique, candidate)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[unique] = module  # its functions' __module__; dataclasses and pickling look it up
+            sys.path.insert(0, str(base))  # for the modules it imports from its own folder
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                sys.modules.pop(unique, None)
+                raise
+            finally:
+                if sys.path and sys.path[0] == str(base):
+                    sys.path.pop(0)
+            module._emkit_file = str(candidate)
+            return module
+    return importlib.import_module(module_name)
+
+
+def check_module(fn) -> str:
+    """The module name a check is imported by (``my_checks``), whatever name the grader loaded it under."""
+    return getattr(fn, "_emkit_module", fn.__module__)
+
+
 def _import_check(spec, base: Path, where: str):
     if not isinstance(spec, str) or ":" not in spec:
         raise AssignmentError(f"{where}: 'check' must look like \"module:function\"")
     module_name, _, attr = spec.partition(":")
     added = str(base.resolve())
-    sys.path.insert(0, added)
     try:
-        module = importlib.import_module(module_name)
+        module = load_check_module(module_name, base)
     except ImportError as exc:
         raise AssignmentError(
             f"{where}: cannot import {module_name!r} (looked next to the assignment file too): {exc}"
         ) from None
-    finally:
-        if sys.path and sys.path[0] == added:
-            sys.path.pop(0)
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise AssignmentError(f"{where}: {module_name!r} has no function {attr!r}")
     try:
         fn._emkit_base = added  # where the grader's check worker imports it from
+        fn._emkit_module = module_name
     except AttributeError:
         raise AssignmentError(f"{where}: {spec!r} must be a plain function defined in {module_name}") from None
     return fn

@@ -9,16 +9,23 @@ reading emkit's source (module-level functions, called by name or as
 ``module.name``). Public functions they call (``symbolic.q_parts``, which a
 later exercise starts from) stay unless the question names them. Exempt:
 
-* what the question *allows* (and everything that calls), so that an allowed
-  function still works;
+* what the question *allows*, and what any public emkit function the
+  question does not forbid reaches, so that every function a learner may
+  call still works (a question forbidding ``emkit.gmm.elbo`` leaves
+  ``gmm.log_joint`` and the argument checks it shares with ``elbo``); a
+  helper goes only when every public route to it is forbidden;
 * the plumbing every public function goes through: argument checks
   (``emkit._validation``), the general EM driver (``emkit.em``) and the
   row-block iterators of ``emkit._core``, which compute nothing of an answer.
 
->>> closure = forbidden_closure({"emkit.kmeans.assign"})
+>>> closure = forbidden_closure({"emkit.kmeans.assign", "emkit.kmeans.fit", "emkit.kmeans.squared_distances"})
 >>> "emkit.kmeans._assign" in closure and "emkit.kmeans.assign" in closure
 True
+>>> "emkit.kmeans._assign" in forbidden_closure({"emkit.kmeans.assign"})  # kmeans.fit still runs it
+False
 >>> any(name.startswith("emkit._validation.") for name in closure)
+False
+>>> "emkit.gmm._check_params" in forbidden_closure({"emkit.gmm.elbo"})  # gmm.log_joint needs it
 False
 """
 
@@ -27,6 +34,8 @@ from __future__ import annotations
 import ast
 import functools
 from pathlib import Path
+
+from .. import safe_ast
 
 PACKAGE = Path(__file__).resolve().parents[1]
 PLUMBING = ("emkit._validation.", "emkit.em.", "emkit._core.block_rows", "emkit._core.row_blocks",
@@ -44,7 +53,7 @@ def call_graph() -> dict[str, frozenset]:
     """emkit function (qualified) -> the emkit functions it references (module-level, by name or module.name)."""
     graph: dict[str, frozenset] = {}
     for module in _modules():
-        tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+        tree = safe_ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
         local = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
         aliases: dict[str, str] = {}  # a name bound by an import -> the emkit function or module it stands for
         for node in tree.body:
@@ -96,10 +105,11 @@ def _private(qualified: str) -> bool:
 
 
 def forbidden_closure(forbidden, allowed=()) -> frozenset:
-    """The forbidden functions and every private emkit helper they reach, minus ``allowed``'s reach and plumbing."""
+    """The forbidden functions and the private emkit helpers only they reach (not ``allowed``, nor plumbing)."""
     graph = call_graph()
     reached = reach(forbidden)
-    keep = reach(allowed)
+    still_public = {name for name in graph if not _private(name) and name not in forbidden}
+    keep = reach(set(allowed) | still_public)
     out = set()
     for name in reached:
         if name in forbidden:

@@ -55,19 +55,29 @@ class CheckCrashed(Exception):  # noqa: N818
 
 
 def check_ref(fn) -> tuple[str | None, str, str]:
-    """How a worker finds a check: (folder to import from or None, module, attribute)."""
+    """How a worker finds a check: (the instructor's folder or None, module, attribute)."""
+    from .assignment import check_module
+
     base = getattr(fn, "_emkit_base", None)
-    return (base, fn.__module__, fn.__qualname__)
+    return (base, check_module(fn), fn.__qualname__)
 
 
 def _resolve(ref):
     base, module, qualname = ref
-    if base and base not in sys.path:
-        sys.path.insert(0, base)
-    obj = importlib.import_module(module)
+    if base:
+        from .assignment import load_check_module
+
+        obj = _LOADED.get((base, module))
+        if obj is None:
+            obj = _LOADED[(base, module)] = load_check_module(module, base)
+    else:
+        obj = importlib.import_module(module)
     for part in qualname.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+_LOADED: dict = {}  # (folder, module) -> the module, once per worker process
 
 
 class CheckWorker:

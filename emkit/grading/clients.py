@@ -29,7 +29,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .assignment import Assignment, Question
+from .assignment import Assignment, Question, check_module
 
 OTTER_TEMPLATE = """\
 OK_FORMAT = False
@@ -55,7 +55,7 @@ def _check_call(question: Question) -> tuple[str, str]:
     """(import line, call expression) for the question's check in a test file or a notebook cell."""
     if question.exercise:
         return "from emkit import check", f"check.{question.check_name}({question.answer})"
-    module, name = question.check.__module__, question.check.__qualname__
+    module, name = check_module(question.check), question.check.__qualname__
     return f"from {module} import {name}", f"{name}({question.answer})"
 
 
@@ -102,7 +102,7 @@ def write_otter_bundle(chosen: Assignment, out: Path) -> list[Path]:
     for q in chosen.questions:
         base = getattr(q.check, "_emkit_base", None)
         if q.exercise is None and base:
-            module = q.check.__module__.split(".")[0]
+            module = check_module(q.check).split(".")[0]
             src = Path(base) / f"{module}.py"
             if src.is_file():
                 shutil.copy(src, out / src.name)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import session, wire
-from .assignment import Assignment, Question
+from .assignment import Assignment, Question, check_module
 from .session import Limits, Runner, RunnerConfig, RunnerDied
 
 MAX_SUBMISSION_BYTES = 100 * 1024 * 1024
@@ -645,7 +645,7 @@ def grade_submission(name: str, nb_bytes: bytes, assignment: Assignment, options
         result.status, result.graded = f"could not be graded: {exc.reason}", False
         result.rows = all_rows("not graded", result.status, wanted)
         return result
-    own_checks = sorted({q.check.__module__.split(".")[0] for q in assignment.questions if q.exercise is None})
+    own_checks = sorted({check_module(q.check).split(".")[0] for q in assignment.questions if q.exercise is None})
     group = None
     if options.cgroups is not None:
         try:

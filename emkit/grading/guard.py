@@ -45,6 +45,11 @@ import linecache
 import os
 import sys
 
+try:  # in the grader: parses take turns across its threads (see emkit.safe_ast)
+    from ..safe_ast import parse as _parse
+except ImportError:  # in the runner, which loads this file on its own (one thread parses)
+    _parse = ast.parse
+
 MARKER_PREFIX = "_emkit_ref_"
 MARKED_MODULES = (
     "coins",
@@ -99,7 +104,7 @@ def marked_source(source: str, module: str, table: list, absent: frozenset = fro
     """
     lines = source.splitlines(keepends=True)
     edits = []  # (first line index, last line index (exclusive), replacement text)
-    for fn, qual in _functions(ast.parse(source)):
+    for fn, qual in _functions(_parse(source)):
         body = fn.body
         first = body[0]
         if first.lineno == fn.lineno:
@@ -143,7 +148,7 @@ def function_source(package_dir: str, qualified: str) -> str:
     path = os.path.join(package_dir, *parts[1:-1]) + ".py"
     with open(path, encoding="utf-8") as f:
         source = f.read()
-    for node in ast.parse(source).body:
+    for node in _parse(source).body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == parts[-1]:
             lines = source.splitlines(keepends=True)[node.lineno - 1 : node.end_lineno]
             return "\n" * (node.lineno - 1) + "".join(lines)

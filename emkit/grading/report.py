@@ -55,8 +55,14 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def spreadsheet_safe(value):
-    """A CSV cell that a spreadsheet shows as text: one starting with = + - @ (a formula) gets a leading '."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    """A CSV cell that a spreadsheet shows as text: one starting with = + - @ (a formula) gets a leading '.
+
+    The report's own "-" (no question: a file that could not be read) is no formula and stays as it is.
+
+    >>> spreadsheet_safe("=HYPERLINK(1)"), spreadsheet_safe("-"), spreadsheet_safe("-1+2")
+    ("'=HYPERLINK(1)", '-', "'-1+2")
+    """
+    if isinstance(value, str) and value != "-" and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
 
