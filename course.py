@@ -76,7 +76,7 @@ def lab(args: list[str]) -> None:
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in args:
         # containers and fresh cloud machines often run as root; JupyterLab refuses that unless told
         args = ["--allow-root", *args]
-    run(PYTHON, "-m", "jupyter", "lab", "notebooks/00_start_here.ipynb", *args)
+    run(PYTHON, "-m", "jupyter", "lab", "notebooks/exercises/00_start_here.ipynb", *args)  # the learner's copy
 
 
 def test(args: list[str]) -> None:

@@ -274,6 +274,52 @@ def _check_cell(spec: _Spec):
     return cell
 
 
+_LINK = re.compile(r"(\]\()([^)\s]+)(\))|((?:href|src)=[\"'])([^\"']+)([\"'])")
+
+
+def relink(nb, src_dir: Path, out_dir: Path, siblings=()) -> None:
+    """Point the markdown cells' relative links from ``out_dir``, where the student version is written.
+
+    A link to a notebook that also gets a student version (a name in ``siblings``) stays as it is: the learner
+    moves on among the student versions. Every other relative link (the appendix, ``../docs/learners.md``)
+    is rewritten to reach the same file from ``out_dir``. Links with a scheme, absolute paths and in-page
+    anchors are left alone.
+
+    >>> import nbformat
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+    ...     "[next](01_kmeans.ipynb), [appendix](90_appendix_numerics.ipynb#stop), [guide](../docs/learners.md), "
+    ...     "[web](https://example.org), [here](#notation)")])
+    >>> relink(nb, Path("notebooks"), Path("notebooks/exercises"), {"01_kmeans.ipynb"})
+    >>> print(nb.cells[0].source.replace(", ", ",\n"))
+    [next](01_kmeans.ipynb),
+    [appendix](../90_appendix_numerics.ipynb#stop),
+    [guide](../../docs/learners.md),
+    [web](https://example.org),
+    [here](#notation)
+    """
+    import os
+
+    siblings = set(siblings)
+
+    def fix(target: str) -> str:
+        if not target or target.startswith(("#", "/")) or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", target):
+            return target
+        path, hashmark, anchor = target.partition("#")
+        if os.path.normpath(path) in siblings:
+            return target
+        moved = os.path.relpath(os.path.normpath(src_dir / path), os.path.normpath(out_dir))
+        return Path(moved).as_posix() + hashmark + anchor
+
+    def swap(m: re.Match) -> str:
+        if m.group(1):
+            return m.group(1) + fix(m.group(2)) + m.group(3)
+        return m.group(4) + fix(m.group(5)) + m.group(6)
+
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _LINK.sub(swap, cell.source)
+
+
 def student(sources, out_dir: str | Path, *, run: bool = True, assignment=None) -> list[Path]:
     """Write the student version of each solution notebook into ``out_dir`` (and execute it).
 
@@ -304,6 +350,7 @@ def student(sources, out_dir: str | Path, *, run: bool = True, assignment=None) 
         if nbformat.writes(solution) != before:
             nbformat.write(solution, src)
         nb = make_student(nbformat.read(src, as_version=4), src.stem, assignment=assignment)
+        relink(nb, src.parent, out_dir, {Path(other).name for other in sources})
         dst = out_dir / src.name
         if dst.resolve() == src.resolve():
             raise ValueError(f"refusing to overwrite the solution notebook {src}")

@@ -15,6 +15,7 @@ Skipped without Chromium and its driver, unless EMKIT_REQUIRE_BROWSER=1 (CI).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -149,15 +150,23 @@ def test_hints_stay_closed_after_run_all_and_render_their_markdown(lab):
         " raw: /\\$|\\*\\*|`/.test(d.innerText)}))",
         "exercises/02_soft_assignment.ipynb",
     )
-    assert len(hints) == 2, hints
+    stored_text = (ROOT / "notebooks" / "exercises" / "02_soft_assignment.ipynb").read_text()
+    stored = stored_text.count("<summary>Hint</summary>")
+    assert stored >= 2 and len(hints) == stored, hints  # every hint the notebook stores, each folded
     for hint in hints:
         assert hint == {"open": False, "summary": "Hint", "rendered": hint["rendered"], "raw": False}, hint
         assert hint["rendered"] > 0
-    # a hint opens on a click, and its maths is typeset
+    # a hint opens on a click, and its maths is typeset (the first hint with maths in it)
+    with_maths = [
+        "$" in text.split("</details>")[0]
+        for cell in json.loads(stored_text)["cells"]
+        for text in "".join(cell["source"]).split("<summary>Hint</summary>")[1:]
+    ].index(True)
     opened = driver.execute_script(
-        "const p = " + PANEL + "; const d = p.node.querySelectorAll('.jp-MarkdownOutput details')[1];"
+        "const p = " + PANEL + "; const d = p.node.querySelectorAll('.jp-MarkdownOutput details')[arguments[1]];"
         " d.querySelector('summary').click(); return [d.open, d.querySelectorAll('mjx-container').length]",
         "exercises/02_soft_assignment.ipynb",
+        with_maths,
     )
     assert opened[0] is True and opened[1] > 0, opened
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
@@ -189,7 +198,7 @@ def test_a_viewer_steps_with_the_keyboard_in_under_100_ms(lab):
     from selenium.webdriver.common.keys import Keys
 
     base, driver = lab
-    open_and_run_all(driver, base, "04_gmm_derivation.ipynb")
+    open_and_run_all(driver, base, "01_kmeans.ipynb")  # its k-means stepper
     handles = driver.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle")
     assert handles, "no viewer slider on the page"
     handle = handles[0]
@@ -204,7 +213,7 @@ def test_a_viewer_steps_with_the_keyboard_in_under_100_ms(lab):
         ".map(b => b.innerText.trim())",
         handle,
     )
-    assert "◀" in buttons and "▶" in buttons, buttons
+    assert any("◀" in b for b in buttons) and any("▶" in b for b in buttons), buttons
     tab_bars = driver.execute_script(
         "return Array.from(arguments[0].closest('.widget-vbox').querySelectorAll('.lm-TabBar'))"
         ".filter(b => b.offsetParent !== null).length",
@@ -214,19 +223,22 @@ def test_a_viewer_steps_with_the_keyboard_in_under_100_ms(lab):
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", handle)
     driver.execute_script(STEP_TIMER, handle)
     handle.click()
-    # up to three rounds of 16 steps (forward, then back): the best round's median counts, so that a
+    # up to three rounds of steps (forward, then back): the best round's median counts, so that a
     # busy machine (the rest of the suite runs beside this test) does not decide the measurement
+    low, high = (float(handle.get_attribute(a)) for a in ("aria-valuemin", "aria-valuemax"))
+    steps = min(16, int(high - low))  # the whole way across and back again, at most 16 steps a round
+    assert steps >= 8, (low, high)
     medians = []
     for round_ in range(3):
         driver.execute_script("window.__frames = []")
-        for _ in range(16):
+        for _ in range(steps):
             n = len(driver.execute_script("return window.__frames"))
             handle.send_keys(Keys.ARROW_RIGHT if round_ % 2 == 0 else Keys.ARROW_LEFT)
             deadline = time.monotonic() + 5
             while len(driver.execute_script("return window.__frames")) <= n and time.monotonic() < deadline:
                 time.sleep(0.01)
         frames = driver.execute_script("return window.__frames")
-        assert len(frames) >= 12, frames
+        assert len(frames) >= 0.75 * steps, frames
         medians.append(statistics.median(frames))
         if medians[-1] < 100:
             break
@@ -250,6 +262,10 @@ def rise_console(driver, base: str, path: str) -> tuple[list[str], object]:
     # the same message from another port or bundle line is the same error; RISE asks for <notebook name>.css
     # beside every notebook (the course keeps none: rise.css is its slide style), a 404 whatever the notebook
     messages = {re.sub(r"https?://127\.0\.0\.1:\d+|\d+:\d+ ", "", m).split("\n")[0] for m in errors}
+    # a message logged by the page being left (JupyterLab's 'beforeunload' on a notebook just run) is not RISE's;
+    # the slideshow's page itself (/rise/<path>) prefixes its own messages, the same for every notebook
+    messages = {m for m in messages if not m.startswith("/lab/")}
+    messages = {re.sub(r"^/rise/\S+ - ", "/rise/<path> - ", m) for m in messages}
     return sorted(
         re.sub(r"/files/(?:[^ ]*/)?(?!rise\.css)[^/ ]+\.css\b", "/files/<notebook>.css", m) for m in messages
     ), driver

@@ -79,7 +79,7 @@ MODELS = [
     "em", "kmeans", "gmm", "missing", "coins", "soft", "datasets", "_core", "_validation",
     "hmm", "inference", "accelerate", "online", "expfamily",
 ]  # fmt: skip
-TEACHING = {"check", "parse", "symbolic", "grading", "notebook_tools"}
+TEACHING = {"check", "parse", "symbolic", "grading", "notebook_tools", "safe_ast"}
 PRESENTATION = {"plotting", "widgets", "slides", "site"}
 
 

@@ -46,6 +46,8 @@ def test_student_version_is_generated_and_up_to_date(source):
     solution = nbformat.read(source, as_version=4)
     expected = notebook_tools.make_student(copy.deepcopy(solution), source.stem)
     committed_path = ROOT / "notebooks" / "exercises" / source.name
+    # links to notebooks without a student version (the appendix) and to files outside notebooks/ re-pointed
+    notebook_tools.relink(expected, source.parent, committed_path.parent, {p.name for p in COURSE})
     assert committed_path.exists(), f"run: python3 course.py execute (student version of {source.name} missing)"
     committed = nbformat.read(committed_path, as_version=4)
     assert [c.source for c in committed.cells] == [c.source for c in expected.cells], (
@@ -105,3 +107,23 @@ def test_generator_refuses_to_overwrite_the_source(tmp_path):
     nbformat.write(nb, path)
     with pytest.raises(ValueError, match="refusing to overwrite"):
         notebook_tools.student([path], tmp_path, run=False)
+
+
+@pytest.mark.parametrize("source", COURSE, ids=lambda p: p.name)
+def test_every_relative_link_in_a_student_version_reaches_a_file(source):
+    """A learner in notebooks/exercises/ who follows a link (to the next chapter, the appendix, a guide) lands
+    on a file that exists, and on the student version where there is one."""
+    student = ROOT / "notebooks" / "exercises" / source.name
+    nb = nbformat.read(student, as_version=4)
+    targets = [
+        m.group(1) or m.group(2)
+        for cell in nb.cells
+        if cell.cell_type == "markdown"
+        for m in re.finditer(r"\]\(([^)\s]+)\)|href=[\"']([^\"']+)[\"']", cell.source)
+    ]
+    relative = [t.partition("#")[0] for t in targets if not re.match(r"^([a-zA-Z][\w+.-]*:|#|/)", t)]
+    assert [t for t in relative if not (student.parent / t).exists()] == []
+    course = {p.name for p in COURSE}
+    assert [t for t in relative if Path(t).name in course and Path(t).parent != Path(".")] == []
+    if source.name != COURSE[-1].name:
+        assert any(Path(t).name in course for t in relative), "no link on to the next chapter"
