@@ -1,6 +1,6 @@
-"""Grading throughput: ``emkit grade`` on 40 submissions of the four exercise notebooks.
+"""Grading throughput: ``emkit grade`` on 42 submissions of the course's seven exercise notebooks (01-07).
 
-    .venv/bin/python benchmarks/grading.py                 # 40 submissions, --jobs 2, each in its sandbox
+    .venv/bin/python benchmarks/grading.py                 # 42 submissions, --jobs 2, each in its sandbox
     .venv/bin/python benchmarks/grading.py --n 8 --jobs 1  # smaller
     .venv/bin/python benchmarks/grading.py --no-sandbox    # the unsafe mode, for comparison
 
@@ -35,12 +35,16 @@ WRONG = {  # one wrong answer per notebook, written as a learner would
     "01_kmeans": ("argmin(axis=1)", "argmax(axis=1)"),
     "02_soft_assignment": ("/ Nk_K[:, None]", "/ len(X)"),
     "03_em_algorithm": ("s12**2 / s11", "s12 / s11"),
+    "04_gmm_derivation": ("T2[i] * g.subs(Z1[i], 0)", "T2[i] * g.subs(Z1[i], 1)"),
     "05_gmm_numpy": ("/ Nk_K[k]", "/ (Nk_K[k] - 1)"),
+    "06_em_deeper": ("prior_dof + D + 1)", "prior_dof + D)"),
+    "07_hmm": ("log_alpha_prev_K[:, None] + log_trans_KK", "log_alpha_prev_K[None, :] + log_trans_KK"),
 }
 
 
 def submissions(folder: Path, n: int) -> list[Path]:
-    sources = sorted((ROOT / "notebooks").glob("0[1-6]*.ipynb"))
+    sources = sorted((ROOT / "notebooks").glob("0[1-9]*.ipynb"))
+    assert {s.stem for s in sources} == set(WRONG), "one wrong answer per exercise notebook"
     paths = []
     for k in range(n):
         source = sources[k % len(sources)]
@@ -53,6 +57,8 @@ def submissions(folder: Path, n: int) -> list[Path]:
                 if cell.metadata.get("emkit", {}).get("role") == "exercise" and old in cell.source:
                     cell.source = cell.source.replace(old, new)
                     break
+            else:
+                raise SystemExit(f"{source.name}: no exercise cell contains {old!r} (update WRONG)")
         path = folder / f"student{k:02d}_{source.stem}.ipynb"
         nbformat.write(nb, path)
         paths.append(path)
@@ -61,7 +67,7 @@ def submissions(folder: Path, n: int) -> list[Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=40)
+    parser.add_argument("--n", type=int, default=42)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--no-sandbox", action="store_true")
     args = parser.parse_args()
