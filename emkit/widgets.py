@@ -312,7 +312,7 @@ def _draw_regions(ax, X, centers, resolution: int = 150):
 class KMeansFrames(Frames):
     """The k-means figure, drawn once; :meth:`show` moves its artists to half-step ``step``."""
 
-    def __init__(self, X, history: dict, *, figsize=(7.5, 5.5), labels=None):
+    def __init__(self, X, history: dict, *, figsize=(10, 5.5), labels=None):
         self.X, self.history = np.asarray(X, dtype=float), history
         self.axis_labels = labels or ("feature 1", "feature 2")
         self.fig, self.ax = _figure(figsize)
@@ -395,7 +395,7 @@ class KMeansFrames(Frames):
         return J
 
 
-def kmeans_stepper(X, history: dict, *, figsize=(7.5, 5.5), labels=None) -> Viewer:
+def kmeans_stepper(X, history: dict, *, figsize=(10, 5.5), labels=None) -> Viewer:
     """A viewer over the half-steps of a k-means ``history`` (from ``kmeans.fit``); ``labels`` names the axes."""
     frames = KMeansFrames(X, history, figsize=figsize, labels=labels)
     steps = range(2 * len(history["labels"]) + 1)
@@ -628,7 +628,7 @@ class Explorer:
         return data
 
 
-def kmeans_explorer(X, ks=range(2, 7), k: int = 3, seed: int = 0, *, labels=None, figsize=(7.5, 5.5)) -> Explorer:
+def kmeans_explorer(X, ks=range(2, 7), k: int = 3, seed: int = 0, *, labels=None, figsize=(10, 5.5)) -> Explorer:
     """k-means from random starts: pick K, press "new start", step through the run (random points as centres)."""
     X = np.asarray(X, dtype=float)
 
@@ -737,7 +737,7 @@ class _HMMPosteriorFrames(Frames):
         return gamma_TK
 
 
-def hmm_posterior_viewer(X, history: dict, *, lengths=None, states=None, figsize=(12, 5.5), labels=None) -> Viewer:
+def hmm_posterior_viewer(X, history: dict, *, lengths=None, states=None, figsize=(13, 5.2), labels=None) -> Viewer:
     """A viewer over the iterations of an HMM fit made with ``hmm.fit(..., record_params=True)``.
 
     Step t shows θᵗ: the sequence (its first feature) with each x_t coloured

@@ -4,7 +4,8 @@ Used by tests/test_slides.py (and handy from a shell: ``python tests/deck_geomet
 For each slide, with all its fragments shown, it reports what a person at the
 back of the room would notice: content taller or wider than the 1280×720
 slide, a block that scrolls sideways, prose under 20 px or code under 14 px
-on screen, a figure shrunk below 60 % of its size, a widget's text form
+on screen, a figure shrunk below 60 % of its size or covering under 60 % of
+the slide's width and of its height, a widget's text form
 (``VBox(...)``) where a figure should be, a blank slide (no visible text or
 image), a slide without a heading, content under the ◀ ▶ controls or the
 slide number, ``### BEGIN SOLUTION`` (or any solution or hidden marker) on a
@@ -89,6 +90,12 @@ for (const img of slide.querySelectorAll('img')) {
   const s = img.getBoundingClientRect().width / img.naturalWidth;
   minFigure = Math.min(minFigure, s);
   if (s < 0.6) problems.push('a figure shrunk to ' + Math.round(100 * s) + ' % of its size');
+  // made for the room: a figure spans at least 60 % of the slide's width or of its height
+  const q = img.getBoundingClientRect();
+  if (img.closest('.jp-OutputArea-output') && q.width < 0.6 * W && q.height < 0.6 * H) {
+    problems.push('a figure of ' + Math.round(q.width) + '×' + Math.round(q.height) +
+                  ' px, under 60 % of the slide both ways');
+  }
 }
 // what is drawn: text (each line's box) and images, outside speaker notes and MathJax's hidden copies
 const drawn = [];

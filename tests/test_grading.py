@@ -174,6 +174,22 @@ HOSTILE = {
         'import os\nbig = b\'{"op":"cell","index":1,"status":"ok","x":[\' + b\'{},\' * 2_000_000 + b\'{}]}\\n\'\n'
         "for fd in range(3, 40):\n    try:\n        os.write(fd, big)\n    except OSError:\n        pass",
     ],
+    "forged-reply-then-deaf": [  # a forged "cell finished", then it never reads again: the next command is
+        # bigger than the pipe, and a grader that wrote without a deadline would wait forever (a red-team pass)
+        "import fcntl, os, signal, time\n"
+        "for n in sorted(int(x) for x in os.listdir('/proc/self/fd')):\n"
+        "    try:\n"
+        "        pipe = os.readlink(f'/proc/self/fd/{n}').startswith('pipe:')\n"
+        "        if n > 2 and pipe and fcntl.fcntl(n, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:\n"
+        "            os.write(n, b'{\"op\":\"cell\",\"index\":0,\"status\":\"ok\"}\\n')\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGINT, signal.SIGTERM})\n"
+        "while True:\n"
+        "    time.sleep(3600)",
+        "# " + "x" * 300_000 + "\npass",
+        WRONG_ASSIGN,
+    ],
     "numpy-patched": [A("np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n" + WRONG_ASSIGN)],
     # --- reaching the reference implementation, by every route seen so far ---------------------
     "alias": [A("assign_step = kmeans.assign"), U("update_step = kmeans.update")],
@@ -184,6 +200,13 @@ HOSTILE = {
     "through-fit": [
         A("def assign_step(X, centers):\n    return kmeans.fit(X, len(centers), init=centers, max_iter=1).labels"),
         U("def update_step(X, labels, K):\n    return gmm.update_means(X, np.eye(K)[labels])"),
+    ],
+    "same-step-elsewhere": [  # the same step computed by another emkit model (a red-team pass found these)
+        A(
+            "def assign_step(X, centers):\n    cov = np.stack([np.eye(X.shape[1])] * len(centers))\n"
+            "    return gmm.log_gaussian_density(X, centers, cov).argmax(axis=1)"
+        ),
+        U("from emkit import hmm\ndef update_step(X, labels, K):\n    return hmm.update_means(X, np.eye(K)[labels])"),
     ],
     "captured-early": [A("_ref = kmeans._assign\ndef assign_step(X, C):\n    return _ref(X, C)")],
     "detects-grading": [
@@ -475,6 +498,16 @@ def test_reference_calls_are_named(graded, name):
     assert status["01-assign"] == "uses the reference implementation", status
     feedback = next(r["feedback"] for r in graded["rows"] if r["student"] == name and r["question"] == "01-assign")
     assert "emkit.kmeans" in feedback
+
+
+def test_the_same_step_from_another_model_is_the_reference_too(graded):
+    """A Gaussian density with unit covariance (gmm) for the assignment, an HMM's emission means for the update."""
+    rows = {r["question"]: r for r in graded["rows"] if r["student"] == "same-step-elsewhere"}
+    assert {q: r["status"] for q, r in rows.items()} == dict.fromkeys(
+        ("01-assign", "01-update"), "uses the reference implementation"
+    )
+    assert "emkit.gmm.log_gaussian_density" in rows["01-assign"]["feedback"]
+    assert "emkit.hmm.update_means" in rows["01-update"]["feedback"]
 
 
 def test_the_reference_source_is_not_there_and_a_child_process_cannot_import_emkit(graded):

@@ -17,6 +17,7 @@ import json
 import os
 import queue
 import secrets
+import select
 import signal
 import socket
 import subprocess
@@ -247,10 +248,12 @@ class Runner:
             if self._walls is not None:
                 self._walls.close_fds()  # the runner has joined (or will): the grader keeps no handle on them
         self._out = os.fdopen(out_r, "rb", buffering=0)
+        os.set_blocking(cmd_w, False)  # a runner that stops reading its commands must not block the grader (_send)
         self._cmd = os.fdopen(cmd_w, "wb", buffering=0)
         threading.Thread(target=self._read_messages, args=(msg_r,), daemon=True).start()
         threading.Thread(target=self._drain_output, daemon=True).start()
-        self._send({"op": "init", "config": {"token": self.token, "stub_modules": self.config.stub_modules}})
+        self._send({"op": "init", "config": {"token": self.token, "stub_modules": self.config.stub_modules}},
+                   self.limits.startup)  # fmt: skip
         ready = self._wait("ready", self.limits.startup)
         self.markers = ready.get("markers", 0)
 
@@ -303,9 +306,30 @@ class Runner:
             self.reports.append(Report(kind, detail, self.bucket))
             buf = buf[:start] + buf[end + 1 :]
 
-    def _send(self, message: dict) -> None:
+    def _send(self, message: dict, timeout: float) -> None:
+        """Write one command within ``timeout`` seconds, or kill the runner.
+
+        The pipe holds 64 KB: a runner whose code forged a reply and stopped reading would otherwise leave
+        the grader blocked on a long command forever (found by a red-team pass), and the batch without its
+        report. Every write has a deadline, as every reply has.
+        """
+        data = memoryview(wire.dumps(message))
+        deadline = time.monotonic() + timeout
+        poller = select.poll()
         try:
-            self._cmd.write(wire.dumps(message))
+            fd = self._cmd.fileno()
+            poller.register(fd, select.POLLOUT)
+            while data:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.kill()
+                    raise RunnerDied(f"the runner stopped reading its commands for {timeout:g} s (killed)")
+                if not poller.poll(max(1, int(left * 1000))):
+                    continue
+                try:
+                    data = data[os.write(fd, data) :]
+                except BlockingIOError:
+                    continue
         except (BrokenPipeError, OSError, ValueError):
             raise RunnerDied(self._death("the runner stopped reading")) from None
 
@@ -347,7 +371,7 @@ class Runner:
 
     def close(self) -> None:
         try:
-            self._send({"op": "bye"})
+            self._send({"op": "bye"}, 2.0)
             deadline = time.monotonic() + 2.0
             while time.monotonic() < deadline:  # let it end by itself, then tear the sandbox down regardless
                 try:
@@ -365,9 +389,15 @@ class Runner:
 
     # --- commands -----------------------------------------------------------------------
     def _command(self, message: dict, reply: str, timeout: float) -> dict:
+        """Send a command and wait for its reply, both within ``timeout`` seconds."""
         self.bucket += 1
-        self._send(message)
-        return self._wait(reply, timeout)
+        deadline = time.monotonic() + timeout
+        self._send(message, timeout)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            self.kill()
+            raise RunnerDied(f"no answer within {timeout:g} s")
+        return self._wait(reply, left)
 
     def run_cell(self, index: int, source: str, limit: float) -> dict:
         return self._command({"op": "run", "index": index, "source": source, "limit": limit}, "cell", limit + GRACE)
