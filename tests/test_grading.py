@@ -181,7 +181,7 @@ HOSTILE = {
         "    try:\n"
         "        pipe = os.readlink(f'/proc/self/fd/{n}').startswith('pipe:')\n"
         "        if n > 2 and pipe and fcntl.fcntl(n, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:\n"
-        "            os.write(n, b'{\"op\":\"cell\",\"index\":0,\"status\":\"ok\"}\\n')\n"
+        '            os.write(n, b\'{"op":"cell","index":0,"status":"ok"}\\n\')\n'
         "    except OSError:\n"
         "        pass\n"
         "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGINT, signal.SIGTERM})\n"
