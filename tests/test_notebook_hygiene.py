@@ -145,3 +145,24 @@ def test_no_notebook_prints_a_timing(path):
     for cell in cells:
         source = "".join(cell["source"])
         assert not re.search(r"\btime\.(perf_counter|time|monotonic)\b|\btimeit\b", source), source[:80]
+
+
+def _typeset(text: str) -> list[str]:
+    """The maths of a markdown text: $$…$$ and $…$ spans."""
+    return re.findall(r"\$\$(.+?)\$\$", text, re.S) + re.findall(r"(?<!\$)\$([^$]+)\$(?!\$)", text)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_python_operator_in_typeset_maths(path):
+    """What slides and site typeset is maths: no * or ** from a SymPy expression printed as Python (an optimum
+    written z^* is notation, not an operator)."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    found = []
+    for i, cell in enumerate(nb["cells"]):
+        maths = _typeset("".join(cell["source"])) if cell["cell_type"] == "markdown" else []
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            maths += ["".join(data["text/latex"])] if "text/latex" in data else []
+            maths += _typeset("".join(data.get("text/markdown", "")))
+        found += [(i, m[:80]) for m in maths if re.search(r"(?<![\\^_])\*", m)]
+    assert found == [], f"{path.name}: a Python operator in typeset maths"
