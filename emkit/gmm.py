@@ -466,7 +466,7 @@ def q_function(X, responsibilities, weights, means, covariances, covariance_type
 
 
 def elbo(X, responsibilities, weights, means, covariances, covariance_type: str = "full") -> float:
-    """The free energy (ELBO) F(r, θ) = Q(θ | θᵗ) + H(r) ≤ log p(X | θ), for any θ.
+    """The negative free energy (the ELBO) F(r, θ) = Q(θ | θᵗ) + H(r) ≤ log p(X | θ), for any θ.
 
     ``responsibilities`` r are the E-step's at the old θᵗ and H(r) =
     -Σ_i Σ_k r_ik log r_ik is their entropy (which does not depend on θ).

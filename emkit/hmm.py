@@ -820,7 +820,7 @@ class HMMResult(em.LikelihoodFit):
 
     @property
     def bic(self) -> float:
-        """Bayesian information criterion, -2 log p(X | θ̂) + p log T (lower is better)."""
+        """Bayesian information criterion, −2 ℓ(θ̂) + d_θ log T, d_θ the free parameters (lower is better)."""
         return -2.0 * self.log_likelihood + self.n_parameters * np.log(self.gamma.shape[0])
 
 

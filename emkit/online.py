@@ -12,7 +12,7 @@ and the M-step is a function of these alone (:func:`params_from_statistics`)::
 **Incremental EM** (Neal & Hinton 1998) keeps every point's r_i and the
 totals s. Each step redoes the E-step for one block of points only, updates
 the totals by the block's change (new minus old contribution), and takes a
-full M-step. It is coordinate ascent on the free energy (the ELBO)::
+full M-step. It is coordinate ascent on the negative free energy (the ELBO)::
 
     F(q, θ) = Σ_i Σ_k r_ik [log π_k + log N(x_i | μ_k, σ²_k) - log r_ik]  ≤  ℓ(θ)      free_energy
 
