@@ -76,7 +76,10 @@ def lab(args: list[str]) -> None:
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in args:
         # containers and fresh cloud machines often run as root; JupyterLab refuses that unless told
         args = ["--allow-root", *args]
-    run(PYTHON, "-m", "jupyter", "lab", "notebooks/exercises/00_start_here.ipynb", *args)  # the learner's copy
+    # served from the repository's folder (so that the notebooks' links to ../90_appendix_numerics.ipynb and
+    # ../../docs/ open), starting at the learner's copy of 00; a file given as an argument would serve its folder
+    start = "--LabApp.default_url=/lab/tree/notebooks/exercises/00_start_here.ipynb"
+    run(PYTHON, "-m", "jupyter", "lab", start, *args)  # run() works in the repository folder
 
 
 def test(args: list[str]) -> None:
