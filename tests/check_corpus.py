@@ -182,6 +182,10 @@ MISSING = [
     (with_mean(lambda x1, m, S: m[1] + S[0, 1] / S[0, 0] * (x1 - m[1])), "x₁ centred on μ₂"),
     (with_mean(lambda x1, m, S: m[1] - S[0, 1] / S[0, 0] * (x1 - m[0])), "sign error in the conditional mean"),
     (with_mean(lambda x1, m, S: m[1] + S[0, 1] * (x1 - m[0])), "s₁₂ not divided by s₁₁"),
+    (
+        with_mean(lambda x1, m, S: m[1] + np.sqrt(S[0, 1] ** 2) / S[0, 0] * (x1 - m[0])),
+        "the slope's sign lost (|s₁₂| or |ρ|)",
+    ),
     (with_var(lambda m, S: S[1, 1]), "no reduction of the variance"),
     (with_var(lambda m, S: S[1, 1] - S[0, 1] / S[0, 0]), "s₁₂ not squared"),
     (with_var(lambda m, S: S[1, 1] - S[0, 1] ** 2 / S[1, 1]), "divided by s₂₂ instead of s₁₁"),

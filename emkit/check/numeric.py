@@ -81,7 +81,8 @@ def _assign_explain(case, name, got, exp):
     i = int(wrong[0])
     d2 = ((case.X[i] - case.C) ** 2).sum(axis=1)
     return (
-        f"{wrong.size} of {len(exp)} labels are wrong. Point {i}, x = {_fmt(case.X[i])}:\n"
+        f"{wrong.size} of {len(exp)} labels {'is' if wrong.size == 1 else 'are'} wrong. "
+        f"Point {i}, x = {_fmt(case.X[i])}:\n"
         f"squared distances to the centres {_fmt(d2)}, so its label is {exp[i]}; you gave {got[i]}."
     )
 
@@ -582,12 +583,18 @@ def _cm(c, slope=None, centre=None, base=None):
 
 
 def _sign_hint(c) -> str:
-    """The sign slip, said for this case's correlation (positive or negative)."""
-    sign, above, below = (">", "above", "below") if c.s12 > 0 else ("<", "below", "above")
-    kind = "positive" if c.s12 > 0 else "negative"
+    """The sign slip, said for this case's correlation (positive or negative), whichever side of μ₁ x₁ is."""
+    kind, same = ("positive", "the same sign as") if c.s12 > 0 else ("negative", "the opposite sign to")
     return (
-        f"the correction is + (s₁₂ / s₁₁)(x₁ − μ₁): here s₁₂ = {c.s12:.4g} {sign} 0 ({kind} correlation), so an x₁ "
-        f"above μ₁ puts E[x₂ | x₁] {above} μ₂; yours puts it {below}."
+        f"the correction is + (s₁₂ / s₁₁)(x₁ − μ₁): here s₁₂ = {c.s12:.4g} ({kind} correlation), so "
+        f"E[x₂ | x₁] − μ₂ has {same} x₁ − μ₁; yours has the other sign."
+    )
+
+
+def _abs_slope_hint(c) -> str:
+    return (
+        f"the slope is s₁₂ / s₁₁ with its sign: here s₁₂ = {c.s12:.4g} < 0, a negative correlation, so a larger x₁ "
+        "predicts a smaller x₂. A slope from √(s₁₂²), |s₁₂| or |ρ| loses that sign."
     )
 
 
@@ -648,6 +655,12 @@ MISSING_CONDITIONAL = FunctionExercise(
             "sign error in the conditional mean",
             _sign_hint,
             lambda c: _cm(c, slope=-c.s12 / c.s11),
+            "cond_mean",
+        ),
+        Mistake(
+            "the slope's sign lost (|s₁₂| or |ρ|)",
+            _abs_slope_hint,
+            lambda c: _cm(c, slope=abs(c.s12) / c.s11),
             "cond_mean",
         ),
         Mistake(
