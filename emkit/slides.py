@@ -148,6 +148,22 @@ def student_notebook(path: str | Path) -> Path | None:
     return candidate if candidate.is_file() and candidate.resolve() != path.resolve() else None
 
 
+def prepare_file(path: str | Path, *, student: bool = False, next_link=deck_link, assignment=None):
+    """:func:`prepare` for a notebook file, with its stored student version (for the exercise slides) if any."""
+    import nbformat
+
+    path = Path(path)
+    stored = student_notebook(path)
+    return prepare(
+        nbformat.read(path, as_version=4),
+        student=student,
+        student_nb=nbformat.read(stored, as_version=4) if stored else None,
+        source_name=path.stem,
+        next_link=next_link,
+        assignment=assignment,
+    )
+
+
 def prepare(nb, *, student: bool = False, student_nb=None, source_name: str | None = None, next_link=deck_link,
             assignment=None):  # fmt: skip
     """The notebook as its deck shows it (a copy): see the module's docstring.
@@ -694,7 +710,6 @@ def build(notebooks, out_dir: str | Path, *, offline: bool = False, pdf: bool = 
     is where a link to a sibling notebook points (default: its deck beside
     this one, ``STEM.slides.html``).
     """
-    import nbformat
 
     if pdf and not offline:
         raise ValueError("PDF handouts are printed from the offline decks: use offline=True (--offline) with pdf")
@@ -705,16 +720,8 @@ def build(notebooks, out_dir: str | Path, *, offline: bool = False, pdf: bool = 
     exporter = _exporter(offline)
     written = []
     for path in map(Path, notebooks):
-        stored = student_notebook(path)
         try:
-            nb = prepare(
-                nbformat.read(path, as_version=4),
-                student=student,
-                student_nb=nbformat.read(stored, as_version=4) if stored else None,
-                source_name=path.stem,
-                next_link=next_link,
-                assignment=assignment,
-            )
+            nb = prepare_file(path, student=student, next_link=next_link, assignment=assignment)
         except ValueError as exc:  # an exercise the course does not know: say which notebook
             raise ValueError(f"{path}: {exc}") from exc
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})

@@ -33,13 +33,7 @@ PASSED = "passed. Well done!"
 
 
 def deck(path: Path, *, student: bool = False):
-    stored = slides.student_notebook(path)
-    return slides.prepare(
-        nbformat.read(path, as_version=4),
-        student=student,
-        student_nb=nbformat.read(stored, as_version=4) if stored else None,
-        source_name=path.stem,
-    )
+    return slides.prepare_file(path, student=student)
 
 
 def kind(unit) -> str:

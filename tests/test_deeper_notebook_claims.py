@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from finite_differences import fd_hessian
 from scipy.optimize import minimize, minimize_scalar
 from scipy.special import logsumexp
 from scipy.stats import invgamma, invwishart, multivariate_normal, norm, poisson
@@ -52,19 +53,6 @@ def mixture_loglik(X_ND, weights, means, covs) -> float:
     logs = np.column_stack([np.log(w) + multivariate_normal(m, c).logpdf(X_ND) for w, m, c in
                             zip(weights, means, covs, strict=True)])  # fmt: skip
     return float(logsumexp(logs, axis=1).sum())
-
-
-def fd_hessian(f, theta, scale, rel=1e-4):
-    P = theta.size
-    H = np.empty((P, P))
-    h = rel * scale
-    for i in range(P):
-        for j in range(i, P):
-            ei, ej = np.eye(P)[i] * h[i], np.eye(P)[j] * h[j]
-            H[i, j] = H[j, i] = (f(theta + ei + ej) - f(theta + ei - ej) - f(theta - ei + ej) + f(theta - ei - ej)) / (
-                4 * h[i] * h[j]
-            )
-    return H
 
 
 # ---------------------------------------------------------------------------------------------

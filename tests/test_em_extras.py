@@ -21,6 +21,7 @@ import inspect
 
 import numpy as np
 import pytest
+from finite_differences import fd_hessian
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
@@ -65,26 +66,6 @@ CASES = {"old faithful 2-D": None, "waiting times 1-D": waiting_times, "three co
 
 def get_case(name, faithful):
     return faithful if CASES[name] is None else CASES[name]()
-
-
-def fd_hessian(f, theta, scale, rel=1e-4):
-    """Central second differences of f at θ, step rel × scale_p in coordinate p."""
-    P = theta.size
-    H = np.empty((P, P))
-    h = rel * scale
-    for i in range(P):
-        for j in range(i, P):
-
-            def at(a, b, i=i, j=j):
-                t = theta.copy()
-                t[i] += a
-                t[j] += b
-                return f(t)
-
-            H[i, j] = H[j, i] = (at(h[i], h[j]) - at(h[i], -h[j]) - at(-h[i], h[j]) + at(-h[i], -h[j])) / (
-                4 * h[i] * h[j]
-            )
-    return H
 
 
 def correlation_scaled(A, I):

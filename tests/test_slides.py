@@ -48,14 +48,8 @@ PDF_MARGIN = 12  # px on a 1280×720 page: 9 pt (the slides pad 26 px at the top
 
 
 def prepared(path: Path, student: bool = False):
-    """The notebook as its deck shows it (emkit.slides.prepare, as emkit.slides.build calls it)."""
-    stored = slides.student_notebook(path)
-    return slides.prepare(
-        nbformat.read(path, as_version=4),
-        student=student,
-        student_nb=nbformat.read(stored, as_version=4) if stored else None,
-        source_name=path.stem,
-    )
+    """The notebook as its deck shows it (as emkit.slides.build prepares it)."""
+    return slides.prepare_file(path, student=student)
 
 
 def slide_units(nb):
